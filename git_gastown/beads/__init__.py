@@ -1,0 +1,1 @@
+"""Beads: work items stored in refs/gt/beads."""

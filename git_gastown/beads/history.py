@@ -1,0 +1,75 @@
+"""A bead's history: every stamped change it ever carried, read from the ref's log.
+
+Each register write carries its own stamp, so the history is the set of stamps seen in
+any version of the bead's file. A stamp missing from the current version was overwritten:
+by a later local write, or by the winner of a merge (the losing value stays visible here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from git_gastown.beads import ids, model
+from git_gastown.beads.store import BeadStore
+
+
+@dataclass(frozen=True)
+class Change:
+    commit: str
+    subject: str
+    section: str  # fields, labels, deps, comments
+    key: str
+    value: Any
+    clock: int
+    actor: str
+    time: str
+    current: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit, "subject": self.subject, "section": self.section,
+            "key": self.key, "value": self.value, "clock": self.clock, "actor": self.actor,
+            "time": self.time, "current": self.current,
+        }
+
+
+def history(store: BeadStore, bead_id: str) -> list[Change]:
+    path = ids.fanout(bead_id)
+    tip = store.require_tip()
+    out = store.repo.out("log", "--full-history", "--reverse", "--format=%H%x09%s",
+                         tip, "--", path)
+    commits = [line.split("\t", 1) for line in out.splitlines() if line]
+    if not commits:
+        return []
+    versions: list[tuple[str, str, model.Doc]] = []
+    specs = [f"{sha}:{path}" for sha, _ in commits]
+    for (sha, subject), (_, data) in zip(commits, store.objects.read_many(specs), strict=True):
+        try:
+            versions.append((sha, subject, model.decode(data)))
+        except ValueError:
+            continue
+    current = versions[-1][2] if versions else model.new_doc(bead_id)
+    seen: set[tuple[str, str, str]] = set()
+    changes: list[Change] = []
+    for sha, subject, doc in versions:
+        for section in ("fields", "labels", "deps"):
+            for key, s in doc[section].items():
+                ident = (section, key, model.canonical(s))
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                now = current[section].get(key)
+                changes.append(Change(sha, subject, section, key, s.get("v"), int(s["c"]),
+                                      str(s["a"]), str(s["t"]), now == s))
+        for cid, c in doc["comments"].items():
+            ident = ("comments", cid, model.canonical(c))
+            if ident in seen:
+                continue
+            seen.add(ident)
+            changes.append(Change(sha, subject, "comments", cid, c.get("text"), 0,
+                                  str(c.get("author", "")), str(c.get("created_at", "")),
+                                  current["comments"].get(cid) == c))
+    changes.sort(key=lambda ch: (ch.time, ch.clock, ch.actor, ch.section, ch.key))
+    return changes
+

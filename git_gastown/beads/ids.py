@@ -1,0 +1,60 @@
+"""Bead ids: random (never derived from content), prefix-based, and their place in the tree."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from git_gastown.errors import UsageError
+
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+ID_LEN = 5
+CHILD_LEN = 3
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+# Accepts our ids and those of Beads users who import (e.g. bd-1, bd-a3f8.2).
+ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}-[A-Za-z0-9]{1,32}(\.[A-Za-z0-9]{1,32}){0,16}$")
+
+
+def token(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def check_prefix(prefix: str) -> str:
+    if not PREFIX_RE.match(prefix):
+        raise UsageError(
+            f"invalid prefix {prefix!r}",
+            hint="use 1-16 lowercase letters or digits, starting with a letter (e.g. --prefix gt)",
+        )
+    return prefix
+
+
+def check_id(bead_id: str) -> str:
+    if not ID_RE.match(bead_id):
+        raise UsageError(
+            f"invalid bead id {bead_id!r}", hint="ids look like gt-a3f8k or gt-a3f8k.1x2"
+        )
+    return bead_id
+
+
+def prefix_from_name(name: str) -> str:
+    """A short prefix from a repository's directory name: initials, or its first letters."""
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    words = [w for w in words if w[0].isalpha()] or ["gt"]
+    if len(words) > 1:
+        prefix = "".join(w[0] for w in words)[:6]
+    else:
+        prefix = words[0][:6]
+    return prefix if PREFIX_RE.match(prefix) else "gt"
+
+
+def fanout(bead_id: str) -> str:
+    """Path of a bead's file: two levels of 256 directories keyed by a hash of the id."""
+    h = hashlib.sha1(bead_id.encode()).hexdigest()
+    return f"beads/{h[:2]}/{h[2:4]}/{bead_id}.json"
+
+
+def id_from_path(path: str) -> str | None:
+    if not path.startswith("beads/") or not path.endswith(".json"):
+        return None
+    return path.rsplit("/", 1)[-1][: -len(".json")]

@@ -1,0 +1,353 @@
+"""The bead: its stored document (mergeable registers and sets) and its plain view.
+
+A stored bead is one JSON document:
+
+    {"format": 1, "id": "gt-a3f8k",
+     "fields":   {"title": {"v": "Fix login", "c": 3, "a": "alice", "t": "2026-..Z"}, ...},
+     "labels":   {"bug": {"v": true, "c": 2, "a": "alice", "t": "..."}},
+     "deps":     {"blocks:gt-x1y2z": {"v": true, "c": 4, "a": "bob", "t": "..."}},
+     "comments": {"c-k2j4h9aa": {"author": "bob", "text": "...", "created_at": "..."}}}
+
+Every field is a last-writer-wins register stamped with a per-bead Lamport clock `c`,
+the actor `a` and the wall time `t`; labels and dependencies are sets of such registers
+(`v` false records a removal, so removals propagate); comments are immutable and keyed
+by a random id. Merging two versions of a bead is therefore a per-entry maximum, which
+is commutative, associative and idempotent: any two clones converge.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from git_gastown.errors import UsageError
+
+FORMAT = 1
+
+TYPES = (
+    "task", "bug", "feature", "epic", "chore", "convoy", "message", "escalation",
+    "molecule", "merge-request", "agent",
+)
+STATUSES = ("open", "in_progress", "hooked", "blocked", "deferred", "closed")
+DEP_TYPES = ("blocks", "parent-child", "related", "discovered-from", "tracks")
+# Edges that order work; a cycle among them is refused.
+ORDERING_DEPS = ("blocks", "parent-child")
+# Types that are records, not work: never offered by `ready`.
+NON_WORK_TYPES = ("convoy", "message", "escalation", "molecule", "merge-request", "agent")
+
+TEXT_FIELDS = ("title", "description", "design", "acceptance", "notes", "close_reason")
+KNOWN_FIELDS = (
+    *TEXT_FIELDS, "type", "status", "priority", "assignee", "created_at", "created_by",
+    "closed_at", "deleted",
+)
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+LABEL = re.compile(r"^[^\s,][^,\n]{0,99}$")
+
+Stamp = dict[str, Any]
+Doc = dict[str, Any]
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def stamp_key(s: Stamp) -> tuple[int, str, str, str]:
+    """Order of two writes to one register: clock, then actor, then time, then value."""
+    return (int(s["c"]), str(s["a"]), str(s["t"]), canonical(s.get("v")))
+
+
+# -- validation ----------------------------------------------------------------------
+
+
+def check_field(name: str, value: Any) -> Any:
+    """Validate and normalize one field value; raise UsageError with the fix."""
+    if name == "title":
+        if not isinstance(value, str) or not value.strip():
+            raise UsageError("a bead's title cannot be empty", hint="give a short title")
+        if "\n" in value:
+            raise UsageError("a bead's title is one line", hint="put detail in --description")
+        return value.strip()
+    if name == "type":
+        if value not in TYPES:
+            raise UsageError(f"unknown type {value!r}", hint=f"use one of: {', '.join(TYPES)}")
+        return value
+    if name == "status":
+        if value not in STATUSES:
+            raise UsageError(
+                f"unknown status {value!r}", hint=f"use one of: {', '.join(STATUSES)}"
+            )
+        return value
+    if name == "priority":
+        try:
+            prio = int(str(value).lstrip("Pp"))
+        except ValueError:
+            prio = -1
+        if not 0 <= prio <= 4:
+            raise UsageError(f"priority must be 0-4, not {value!r}", hint="0 is most urgent")
+        return prio
+    if name == "deleted":
+        return bool(value)
+    if name in KNOWN_FIELDS:
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"field {name} takes text, not {type(value).__name__}")
+        return value
+    if not FIELD_NAME.match(name):
+        raise UsageError(
+            f"invalid field name {name!r}",
+            hint="use lowercase letters, digits, '_', '-' or '.', starting with a letter",
+        )
+    return value
+
+
+def check_label(label: str) -> str:
+    label = label.strip()
+    if not LABEL.match(label):
+        raise UsageError(f"invalid label {label!r}", hint="labels are one line, without commas")
+    return label
+
+
+def check_dep_type(kind: str) -> str:
+    if kind not in DEP_TYPES:
+        raise UsageError(
+            f"unknown dependency type {kind!r}", hint=f"use one of: {', '.join(DEP_TYPES)}"
+        )
+    return kind
+
+
+# -- the stored document ------------------------------------------------------------
+
+
+def new_doc(bead_id: str) -> Doc:
+    return {"format": FORMAT, "id": bead_id, "fields": {}, "labels": {}, "deps": {},
+            "comments": {}}
+
+
+def clock_of(doc: Doc) -> int:
+    top = 0
+    for section in ("fields", "labels", "deps"):
+        for s in doc[section].values():
+            top = max(top, int(s["c"]))
+    return top
+
+
+class Writer:
+    """Stamps every change of one operation with the same clock, actor and time."""
+
+    def __init__(self, doc: Doc, actor: str, when: str | None = None) -> None:
+        self.doc = doc
+        self.actor = actor
+        self.when = when or now_iso()
+        self.clock = clock_of(doc) + 1
+        self.changed = False
+
+    def _stamp(self, value: Any) -> Stamp:
+        return {"v": value, "c": self.clock, "a": self.actor, "t": self.when}
+
+    def set(self, name: str, value: Any) -> None:
+        value = check_field(name, value)
+        current = self.doc["fields"].get(name)
+        if current is not None and current.get("v") == value:
+            return
+        if current is None and value is None:
+            return
+        self.doc["fields"][name] = self._stamp(value)
+        self.changed = True
+
+    def member(self, section: str, key: str, present: bool) -> None:
+        current = self.doc[section].get(key)
+        if current is not None and bool(current.get("v")) == present:
+            return
+        if current is None and not present:
+            return
+        self.doc[section][key] = self._stamp(present)
+        self.changed = True
+
+    def comment(self, comment_id: str, author: str, text: str) -> None:
+        self.doc["comments"][comment_id] = {
+            "author": author, "text": text, "created_at": self.when,
+        }
+        self.changed = True
+
+
+def merge_docs(a: Doc, b: Doc) -> Doc:
+    """The join of two versions of one bead: for every entry, the later stamp wins."""
+    out = new_doc(a["id"])
+    for section in ("fields", "labels", "deps"):
+        merged: dict[str, Stamp] = dict(a[section])
+        for key, sb in b[section].items():
+            sa = merged.get(key)
+            if sa is None or stamp_key(sb) > stamp_key(sa):
+                merged[key] = sb
+        out[section] = merged
+    comments = dict(a["comments"])
+    for cid, cb in b["comments"].items():
+        ca = comments.get(cid)
+        if ca is None or canonical(cb) > canonical(ca):
+            comments[cid] = cb
+    out["comments"] = comments
+    return out
+
+
+def encode(doc: Doc) -> bytes:
+    """Deterministic bytes: sorted keys, fixed indentation, trailing newline."""
+    return (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def decode(data: bytes, *, path: str = "") -> Doc:
+    """Parse and check a stored bead; raise ValueError naming what is malformed."""
+    where = f" in {path}" if path else ""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"malformed bead JSON{where}: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+        raise ValueError(f"not a bead document{where}")
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"unsupported bead format {doc.get('format')!r}{where}")
+    for section in ("fields", "labels", "deps", "comments"):
+        value = doc.setdefault(section, {})
+        if not isinstance(value, dict):
+            raise ValueError(f"bead {doc['id']}: {section} is not an object{where}")
+    for section in ("fields", "labels", "deps"):
+        for key, s in doc[section].items():
+            if (
+                not isinstance(s, dict)
+                or not isinstance(s.get("c"), int)
+                or not isinstance(s.get("a"), str)
+                or not isinstance(s.get("t"), str)
+                or "v" not in s
+            ):
+                raise ValueError(f"bead {doc['id']}: bad stamp for {section}.{key}{where}")
+    for cid, c in doc["comments"].items():
+        if not isinstance(c, dict) or not isinstance(c.get("text"), str):
+            raise ValueError(f"bead {doc['id']}: bad comment {cid}{where}")
+    return doc
+
+
+# -- the plain view -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dep:
+    type: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: str
+    author: str
+    text: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Bead:
+    id: str
+    title: str
+    type: str = "task"
+    status: str = "open"
+    priority: int = 2
+    assignee: str = ""
+    description: str = ""
+    design: str = ""
+    acceptance: str = ""
+    notes: str = ""
+    labels: tuple[str, ...] = ()
+    deps: tuple[Dep, ...] = ()
+    comments: tuple[Comment, ...] = ()
+    created_at: str = ""
+    updated_at: str = ""
+    closed_at: str = ""
+    created_by: str = ""
+    close_reason: str = ""
+    deleted: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def parent(self) -> str:
+        for d in self.deps:
+            if d.type == "parent-child":
+                return d.id
+        return ""
+
+    def deps_of(self, kind: str) -> list[str]:
+        return [d.id for d in self.deps if d.type == kind]
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable, documented JSON form (docs/json.md)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "type": self.type,
+            "status": self.status,
+            "priority": self.priority,
+            "assignee": self.assignee,
+            "description": self.description,
+            "design": self.design,
+            "acceptance": self.acceptance,
+            "notes": self.notes,
+            "labels": list(self.labels),
+            "dependencies": [{"type": d.type, "id": d.id} for d in self.deps],
+            "parent": self.parent,
+            "comments": [
+                {"id": c.id, "author": c.author, "text": c.text, "created_at": c.created_at}
+                for c in self.comments
+            ],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "closed_at": self.closed_at,
+            "created_by": self.created_by,
+            "close_reason": self.close_reason,
+            "deleted": self.deleted,
+            "fields": dict(self.extra),
+        }
+
+
+def flatten(doc: Doc) -> Bead:
+    fields = {k: s["v"] for k, s in doc["fields"].items()}
+    times = [s["t"] for sec in ("fields", "labels", "deps") for s in doc[sec].values()]
+    times += [c.get("created_at", "") for c in doc["comments"].values()]
+    deps = sorted(
+        (Dep(*key.split(":", 1)) for key, s in doc["deps"].items() if s["v"] and ":" in key),
+        key=lambda d: (d.type, d.id),
+    )
+    comments = sorted(
+        (
+            Comment(cid, str(c.get("author", "")), str(c["text"]), str(c.get("created_at", "")))
+            for cid, c in doc["comments"].items()
+        ),
+        key=lambda c: (c.created_at, c.id),
+    )
+    extra = {k: v for k, v in fields.items() if k not in KNOWN_FIELDS}
+    prio = fields.get("priority", 2)
+    return Bead(
+        id=doc["id"],
+        title=str(fields.get("title") or ""),
+        type=str(fields.get("type") or "task"),
+        status=str(fields.get("status") or "open"),
+        priority=prio if isinstance(prio, int) else 2,
+        assignee=str(fields.get("assignee") or ""),
+        description=str(fields.get("description") or ""),
+        design=str(fields.get("design") or ""),
+        acceptance=str(fields.get("acceptance") or ""),
+        notes=str(fields.get("notes") or ""),
+        labels=tuple(sorted(k for k, s in doc["labels"].items() if s["v"])),
+        deps=tuple(deps),
+        comments=tuple(comments),
+        created_at=str(fields.get("created_at") or ""),
+        updated_at=max(times) if times else "",
+        closed_at=str(fields.get("closed_at") or ""),
+        created_by=str(fields.get("created_by") or ""),
+        close_reason=str(fields.get("close_reason") or ""),
+        deleted=bool(fields.get("deleted", False)),
+        extra=extra,
+    )

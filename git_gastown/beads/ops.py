@@ -1,0 +1,431 @@
+"""What can be done to beads: each operation is one commit on refs/gt/beads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from git_gastown.beads import ids, model
+from git_gastown.beads.cache import Cache
+from git_gastown.beads.model import Doc
+from git_gastown.beads.store import BeadStore, Tx
+from git_gastown.errors import Conflict, NotFound, UsageError
+
+
+@dataclass
+class NewBead:
+    title: str
+    type: str = "task"
+    priority: int = 2
+    assignee: str = ""
+    description: str = ""
+    labels: Sequence[str] = ()
+    parent: str | None = None
+    deps: Sequence[tuple[str, str]] = ()  # (type, id): this bead depends on id
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    status: str = "open"
+
+
+class Beads:
+    """The bead operations of one repository."""
+
+    def __init__(self, store: BeadStore) -> None:
+        self.store = store
+
+    def cache(self) -> Cache:
+        return Cache(self.store).fresh()
+
+    # -- create / update ---------------------------------------------------------------
+
+    def create(self, new: NewBead, actor: str) -> model.Bead:
+        def apply(tx: Tx) -> Doc:
+            if new.parent:
+                tx.require(ids.check_id(new.parent))
+            bead_id = tx.new_id(new.parent)
+            doc = model.new_doc(bead_id)
+            w = tx.writer(doc)
+            w.set("title", new.title)
+            w.set("type", new.type)
+            w.set("status", new.status)
+            w.set("priority", new.priority)
+            if new.assignee:
+                w.set("assignee", new.assignee)
+            if new.description:
+                w.set("description", new.description)
+            for key, value in new.fields.items():
+                w.set(key, value)
+            w.set("created_at", tx.when)
+            w.set("created_by", tx.actor)
+            for label in new.labels:
+                w.member("labels", model.check_label(label), True)
+            deps = list(new.deps)
+            if new.parent:
+                deps.append(("parent-child", new.parent))
+            for kind, target in deps:
+                self._add_dep(tx, doc, kind, target, new_bead=True)
+            tx.put(doc)
+            return doc
+
+        doc = self.store.transact("create", actor, apply)
+        return model.flatten(doc)
+
+    def update(
+        self, bead_id: str, actor: str, changes: Mapping[str, Any], *, op: str = "update"
+    ) -> model.Bead:
+        def apply(tx: Tx) -> Doc:
+            doc = tx.require(bead_id)
+            w = tx.writer(doc)
+            _apply_fields(w, doc, changes)
+            if w.changed:
+                tx.put(doc)
+            return doc
+
+        return model.flatten(self.store.transact(op, actor, apply))
+
+    def close(self, bead_id: str, actor: str, reason: str = "") -> model.Bead:
+        changes: dict[str, Any] = {"status": "closed"}
+        if reason:
+            changes["close_reason"] = reason
+        return self.update(bead_id, actor, changes, op="close")
+
+    def reopen(self, bead_id: str, actor: str) -> model.Bead:
+        return self.update(bead_id, actor, {"status": "open"}, op="reopen")
+
+    def delete(self, bead_id: str, actor: str) -> model.Bead:
+        return self.update(bead_id, actor, {"deleted": True}, op="delete")
+
+    def claim(self, bead_id: str, actor: str) -> model.Bead:
+        """Take a bead atomically: only if it is open and nobody else holds it."""
+
+        def apply(tx: Tx) -> Doc:
+            doc = tx.require(bead_id)
+            _claim(tx, doc)
+            return doc
+
+        return model.flatten(self.store.transact("claim", actor, apply))
+
+    def claim_ready(self, actor: str, **filters: Any) -> model.Bead | None:
+        """Claim the first ready bead (priority, then age) that nobody else holds."""
+
+        def apply(tx: Tx) -> Doc | None:
+            cache = Cache(self.store).fresh()
+            for item in cache.query(ready=True, **filters):
+                if item["assignee"] not in ("", tx.actor):
+                    continue
+                doc = tx.require(item["id"])
+                _claim(tx, doc)
+                return doc
+            return None
+
+        doc = self.store.transact("claim", actor, apply)
+        return model.flatten(doc) if doc is not None else None
+
+    # -- labels, comments, deps --------------------------------------------------------
+
+    def label(self, bead_id: str, actor: str, labels: Sequence[str], present: bool) -> model.Bead:
+        def apply(tx: Tx) -> Doc:
+            doc = tx.require(bead_id)
+            w = tx.writer(doc)
+            for label in labels:
+                w.member("labels", model.check_label(label), present)
+            if w.changed:
+                tx.put(doc)
+            return doc
+
+        return model.flatten(self.store.transact("label", actor, apply))
+
+    def comment(self, bead_id: str, actor: str, text: str) -> model.Bead:
+        if not text.strip():
+            raise UsageError("the comment is empty", hint="give the comment text")
+
+        def apply(tx: Tx) -> Doc:
+            doc = tx.require(bead_id)
+            tx.writer(doc).comment("c-" + ids.token(8), tx.actor, text)
+            tx.put(doc)
+            return doc
+
+        return model.flatten(self.store.transact("comment", actor, apply))
+
+    def dep_add(self, bead_id: str, kind: str, target: str, actor: str) -> model.Bead:
+        def apply(tx: Tx) -> Doc:
+            doc = tx.require(bead_id)
+            self._add_dep(tx, doc, kind, target)
+            tx.put(doc)
+            return doc
+
+        return model.flatten(self.store.transact("dep-add", actor, apply))
+
+    def dep_rm(self, bead_id: str, kind: str, target: str, actor: str) -> model.Bead:
+        def apply(tx: Tx) -> Doc:
+            doc = tx.require(bead_id)
+            key = f"{model.check_dep_type(kind)}:{target}"
+            if not doc["deps"].get(key, {}).get("v"):
+                raise NotFound(f"{bead_id} has no {kind} dependency on {target}",
+                               hint=f"git gt-bead show {bead_id} lists its dependencies")
+            tx.writer(doc).member("deps", key, False)
+            tx.put(doc)
+            return doc
+
+        return model.flatten(self.store.transact("dep-rm", actor, apply))
+
+    def _add_dep(self, tx: Tx, doc: Doc, kind: str, target: str, new_bead: bool = False) -> None:
+        kind = model.check_dep_type(kind)
+        ids.check_id(target)
+        bead_id = doc["id"]
+        if target == bead_id:
+            raise UsageError(f"{bead_id} cannot depend on itself")
+        tx.require(target)
+        if kind == "parent-child":
+            current = model.flatten(doc).parent
+            if current and current != target:
+                raise Conflict(
+                    f"{bead_id} already has parent {current}",
+                    hint=f"remove it first: git gt-bead dep rm {bead_id} parent-child {current}",
+                )
+        if kind in model.ORDERING_DEPS and not new_bead:
+            graph = Cache(self.store).fresh().edges()
+            for other in tx.changed.values():
+                graph[other["id"]] = [d.id for d in model.flatten(other).deps
+                                      if d.type in model.ORDERING_DEPS]
+            path = find_path(graph, target, bead_id)
+            if path is not None:
+                cycle = " -> ".join([bead_id, *path])
+                raise Conflict(
+                    f"adding {bead_id} {kind} {target} would make a cycle: {cycle}",
+                    hint="remove one of those dependencies first",
+                )
+        tx.writer(doc).member("deps", f"{kind}:{target}", True)
+
+    # -- import / export ---------------------------------------------------------------
+
+    def export(self) -> list[dict[str, Any]]:
+        return self.cache().query(include_deleted=True, sort="id")
+
+    def import_lines(self, lines: Iterable[str], actor: str) -> dict[str, int]:
+        """Import JSONL (ours, or Beads' issues.jsonl) in one commit; idempotent."""
+        records = []
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"line {n} is not JSON: {exc.msg}",
+                                 hint="each line must be one JSON object") from exc
+            if not isinstance(obj, dict):
+                raise UsageError(f"line {n} is not a JSON object")
+            try:
+                records.append(normalize_record(obj))
+            except UsageError as exc:
+                raise UsageError(f"line {n}: {exc.message}", hint=exc.hint) from exc
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+
+        def apply(tx: Tx) -> None:
+            for rec in records:
+                existing = tx.get(rec["id"])
+                doc = existing if existing is not None else model.new_doc(rec["id"])
+                w = tx.writer(doc)
+                _apply_fields(w, doc, rec["fields"])
+                for label in rec["labels"]:
+                    w.member("labels", model.check_label(label), True)
+                for kind, target in rec["deps"]:
+                    w.member("deps", f"{kind}:{target}", True)
+                for c in rec["comments"]:
+                    if c["id"] not in doc["comments"]:
+                        doc["comments"][c["id"]] = {
+                            "author": c["author"], "text": c["text"],
+                            "created_at": c["created_at"] or tx.when,
+                        }
+                        w.changed = True
+                if existing is None:
+                    counts["created"] += 1
+                elif w.changed:
+                    counts["updated"] += 1
+                else:
+                    counts["unchanged"] += 1
+                if w.changed:
+                    tx.put(doc)
+
+        self.store.transact("import", actor, apply, subject=f"import {len(records)} beads")
+        return counts
+
+
+def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None:
+    was_closed = doc["fields"].get("status", {}).get("v") == "closed"
+    for key, value in changes.items():
+        w.set(key, value)
+    status = changes.get("status")
+    if "closed_at" in changes:
+        return
+    if status == "closed" and not was_closed:
+        w.set("closed_at", w.when)
+    elif status is not None and status != "closed":
+        w.set("closed_at", None)
+
+
+def _claim(tx: Tx, doc: Doc) -> None:
+    bead = model.flatten(doc)
+    if bead.assignee and bead.assignee != tx.actor:
+        raise Conflict(f"{bead.id} is already claimed by {bead.assignee}",
+                       hint="pick another bead (git gt-bead ready)")
+    if bead.status not in ("open", "in_progress", "hooked"):
+        raise Conflict(f"{bead.id} is {bead.status}, not open",
+                       hint=f"reopen it first: git gt-bead reopen {bead.id}")
+    if bead.status != "open" and bead.assignee == tx.actor:
+        return  # already ours: claiming again is a no-op
+    w = tx.writer(doc)
+    w.set("assignee", tx.actor)
+    w.set("status", "in_progress")
+    tx.put(doc)
+
+
+def find_path(graph: Mapping[str, Sequence[str]], start: str, goal: str) -> list[str] | None:
+    """A path start -> ... -> goal along dependency edges, or None (iterative DFS)."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen = {start}
+    while stack:
+        node, path = stack.pop()
+        if node == goal:
+            return path
+        for nxt in graph.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Every elementary cycle's representative: one per strongly connected component."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    comps: list[list[str]] = []
+    counter = 0
+    nodes = sorted(set(graph) | {t for ts in graph.values() for t in ts})
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            succ = sorted(graph.get(node, ()))
+            if i < len(succ):
+                work.append((node, i + 1))
+                nxt = succ[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    comp.append(top)
+                    if top == node:
+                        break
+                if len(comp) > 1 or node in graph.get(node, ()):
+                    comps.append(sorted(comp))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    cycles = []
+    for comp in comps:
+        members = set(comp)
+        sub = {n: [t for t in graph.get(n, ()) if t in members] for n in comp}
+        start = comp[0]
+        first = sub[start][0] if sub[start] else start
+        path = find_path(sub, first, start) or [start]
+        cycles.append([start, *path] if path[0] != start else path)
+    return sorted(cycles)
+
+
+_BEADS_STATUS = {
+    "open": "open", "in_progress": "in_progress", "blocked": "blocked", "closed": "closed",
+    "deferred": "deferred", "hooked": "hooked", "pinned": "open", "tombstone": "closed",
+}
+_BEADS_DEP = {
+    "blocks": "blocks", "conditional-blocks": "blocks", "waits-for": "blocks",
+    "parent-child": "parent-child", "related": "related", "discovered-from": "discovered-from",
+    "tracks": "tracks",
+}
+
+
+def normalize_record(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """One JSONL record (ours or Beads') as fields, labels, deps and comments."""
+    bead_id = obj.get("id")
+    if not isinstance(bead_id, str):
+        raise UsageError("record has no string id")
+    ids.check_id(bead_id)
+    fields: dict[str, Any] = {}
+    is_beads = "issue_type" in obj or "acceptance_criteria" in obj or any(
+        isinstance(d, dict) and "depends_on_id" in d for d in obj.get("dependencies") or []
+    )
+    title = obj.get("title")
+    fields["title"] = title if isinstance(title, str) and title.strip() else bead_id
+    kind = obj.get("issue_type") if is_beads else obj.get("type")
+    if kind in model.TYPES:
+        fields["type"] = kind
+    elif kind:
+        fields["type"] = "task"
+        fields["beads_type"] = str(kind)
+    status = str(obj.get("status") or "open")
+    fields["status"] = _BEADS_STATUS.get(status, "open")
+    if status == "tombstone" or obj.get("deleted") is True:
+        fields["deleted"] = True
+    if isinstance(obj.get("priority"), int) and 0 <= obj["priority"] <= 4:
+        fields["priority"] = obj["priority"]
+    for ours, theirs in (("description", "description"), ("design", "design"),
+                         ("notes", "notes"), ("assignee", "assignee"),
+                         ("close_reason", "close_reason"), ("created_at", "created_at"),
+                         ("closed_at", "closed_at"), ("created_by", "created_by"),
+                         ("acceptance", "acceptance_criteria" if is_beads else "acceptance")):
+        value = obj.get(theirs)
+        if isinstance(value, str) and value:
+            fields[ours] = value
+    known = {"id", "title", "issue_type", "type", "status", "priority", "description", "design",
+             "notes", "assignee", "close_reason", "created_at", "closed_at", "created_by",
+             "acceptance_criteria", "acceptance", "labels", "dependencies", "comments",
+             "updated_at", "parent", "deleted", "blocked", "fields"}
+    extras = dict(obj.get("fields") or {}) if not is_beads else {}
+    for key, value in obj.items():
+        if key not in known and value not in (None, "", [], {}):
+            extras[key] = value
+    for key, value in extras.items():
+        name = key.lower().replace(" ", "_")
+        if model.FIELD_NAME.match(name) and name not in model.KNOWN_FIELDS:
+            fields[name] = value
+    labels = [str(x) for x in obj.get("labels") or [] if isinstance(x, str) and x.strip()]
+    deps: list[tuple[str, str]] = []
+    for d in obj.get("dependencies") or []:
+        if not isinstance(d, dict):
+            continue
+        if is_beads:
+            if d.get("issue_id", bead_id) != bead_id:
+                continue
+            target, dkind = d.get("depends_on_id"), _BEADS_DEP.get(str(d.get("type")), "related")
+        else:
+            target, dkind = d.get("id"), d.get("type")
+        if isinstance(target, str) and dkind in model.DEP_TYPES and target != bead_id:
+            deps.append((str(dkind), target))
+    comments = []
+    for c in obj.get("comments") or []:
+        if isinstance(c, dict) and isinstance(c.get("text"), str):
+            cid = str(c.get("id") or ids.token(8))
+            comments.append({
+                "id": cid if cid.startswith("c-") else f"c-{cid}",
+                "author": str(c.get("author") or ""),
+                "text": c["text"],
+                "created_at": str(c.get("created_at") or ""),
+            })
+    return {"id": bead_id, "fields": fields, "labels": labels, "deps": deps,
+            "comments": comments}

@@ -1,0 +1,94 @@
+"""What every command shares: error reporting, --json, --actor, colour, the rig."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from git_gastown.errors import EXIT_FAILURE, EXIT_USAGE, GtError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print JSON (stable field names; see docs/json.md).")(fn)
+
+
+def actor_option(fn: F) -> F:
+    return click.option("--actor", metavar="NAME",
+                        help="Who is acting (default: $GT_ACTOR, else git user.name).")(fn)
+
+
+def use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def style(text: str, **kw: Any) -> str:
+    return click.style(text, **kw) if use_color() else text
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv
+
+
+def report_error(prog: str, err: GtError, as_json: bool) -> None:
+    if as_json:
+        payload = {"error": {"code": err.code, "message": err.message, "hint": err.hint,
+                             "exit": err.exit_code}}
+        click.echo(json.dumps(payload, sort_keys=True), err=True)
+    else:
+        click.echo(f"{prog}: error: {err.line()}", err=True)
+
+
+def run(cli: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:
+    """Run a click command with our error contract: one line, a documented exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
+    try:
+        cli.main(args=args, prog_name=prog, standalone_mode=False)
+    except GtError as err:
+        report_error(prog, err, as_json)
+        return err.exit_code
+    except click.exceptions.Abort:
+        click.echo(f"{prog}: aborted", err=True)
+        return EXIT_FAILURE
+    except click.ClickException as exc:
+        if as_json:
+            payload = {"error": {"code": "usage", "message": exc.format_message(), "hint":
+                                 f"see {prog} --help", "exit": EXIT_USAGE}}
+            click.echo(json.dumps(payload, sort_keys=True), err=True)
+        else:
+            click.echo(f"{prog}: error: {exc.format_message()} (see {prog} --help)", err=True)
+        return exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        click.echo(f"{prog}: interrupted", err=True)
+        return 130
+    return 0
+
+
+def parse_kv(items: Sequence[str], what: str = "--field") -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GtError(f"{what} takes KEY=VALUE, not {item!r}", hint="e.g. --field run='make'")
+        out[key.strip()] = value if value != "" else None
+    return out

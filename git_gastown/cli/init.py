@@ -1,0 +1,66 @@
+"""git gt-init: enable gastown in a repository, or take it out again."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--prefix", metavar="PREFIX",
+              help="Bead id prefix (default: from the repository name, e.g. gt).")
+@click.option("--no-remote-refspecs", is_flag=True,
+              help="Do not add fetch refspecs that carry refs/gt/* from each remote.")
+@click.option("--uninstall", is_flag=True,
+              help="Restore the hooks exactly as they were and drop the refspecs; keep data.")
+@actor_option
+@json_option
+def cli(prefix: str | None, no_remote_refspecs: bool, uninstall: bool, actor: str | None,
+        as_json: bool) -> None:
+    """Enable git-gastown in this repository (idempotent).
+
+    Creates the orphan history refs/gt/beads, chooses the bead id prefix, installs the
+    git hooks (an existing hook is kept and run first; core.hooksPath is honoured), and
+    adds fetch refspecs so `git fetch` brings every remote's refs/gt/* into
+    refs/gt/remotes/<remote>/*. Running it again updates the hooks and changes nothing
+    else. A fresh clone whose remote already has refs/gt/beads adopts that history.
+    """
+    from git_gastown import init as setup
+    from git_gastown.git import Repo
+    from git_gastown.rig import resolve_actor
+
+    repo = Repo.discover()
+    if uninstall:
+        result = setup.uninstall(repo)
+        if as_json:
+            emit_json(result)
+            return
+        for name, what in sorted(result["hooks"].items()):
+            click.echo(f"hook {name}: {what}")
+        click.echo("gastown hooks removed; refs/gt/* and your beads are kept")
+        return
+    report = setup.init(repo, prefix=prefix, actor=resolve_actor(repo, actor),
+                        remote_refspecs=not no_remote_refspecs)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    verb = "created refs/gt/beads" if report.created else "refs/gt/beads already present"
+    click.echo(f"{verb} (prefix {report.prefix})")
+    for name, state in report.hooks.items():
+        click.echo(f"hook {name}: {state}")
+    for remote in report.remotes:
+        click.echo(f"remote {remote}: fetch carries refs/gt/*")
+    if report.created:
+        click.echo(f"next: git gt-bead create 'My first task'   (ids look like {report.prefix}-a3f8k)")
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "git gt-init") -> int:
+    return run(cli, prog, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

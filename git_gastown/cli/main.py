@@ -1,0 +1,58 @@
+"""`git gt <family> ...`: dispatch to the `git-gt-<family>` command of that family."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+import click
+
+from git_gastown import __version__
+
+# family -> (module with a `cli` click command, one-line summary). Kept in step with
+# [project.scripts] in pyproject.toml (a test checks it).
+FAMILIES: dict[str, tuple[str, str]] = {
+    "init": ("git_gastown.cli.init", "enable gastown in a repository (beads ref, hooks)"),
+    "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
+}
+
+
+def usage() -> str:
+    width = max(len(f) for f in FAMILIES)
+    lines = [
+        "usage: git gt <command> [<args>]   (same as git gt-<command>)",
+        "",
+        "git-gastown runs many coding agents on one repository, with git as the database.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name.ljust(width)}  {summary}" for name, (_, summary) in FAMILIES.items()]
+    lines += ["", "git gt <command> --help shows a command's options; "
+              "man git-gt-<command> its manual."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        if len(args) > 1 and args[0] == "help":
+            args = [args[1], "--help"]
+        else:
+            click.echo(usage())
+            return 0
+    if args[0] == "--version":
+        click.echo(f"git-gastown {__version__}")
+        return 0
+    family = args[0]
+    if family not in FAMILIES:
+        click.echo(f"git gt: error: unknown command {family!r}; run git gt --help for the list",
+                   err=True)
+        return 2
+    module = importlib.import_module(FAMILIES[family][0])
+    code: int = module.main(args[1:], prog=f"git gt {family}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+#!/bin/sh
+# Install git-gastown: an isolated virtual environment, the git-gt-* commands in
+# ~/.local/bin (or PREFIX/bin), and the man pages where man finds them.
+#
+#   ./install.sh                 install (idempotent: run again to upgrade)
+#   ./install.sh --prefix DIR    install under DIR (DIR/bin, DIR/share/...)
+#   ./install.sh --dev           also the test tools, with the package editable
+#   ./install.sh --uninstall     remove everything this script installed
+set -eu
+
+prefix="$HOME/.local"
+dev=0
+uninstall=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) [ $# -ge 2 ] || { echo "install.sh: --prefix needs a directory" >&2; exit 2; }
+                  prefix=$2; shift ;;
+        --prefix=*) prefix=${1#--prefix=} ;;
+        --dev) dev=1 ;;
+        --uninstall) uninstall=1 ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install.sh: unknown option $1 (see ./install.sh --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+src=$(cd "$(dirname "$0")" && pwd)
+venv="$prefix/share/git-gastown/venv"
+bindir="$prefix/bin"
+mandir="$prefix/share/man"
+manifest="$prefix/share/git-gastown/installed-files"
+
+remove_installed() {
+    if [ -f "$manifest" ]; then
+        while IFS= read -r f; do
+            [ -n "$f" ] && rm -f "$f"
+        done <"$manifest"
+        rm -f "$manifest"
+    fi
+}
+
+if [ "$uninstall" = 1 ]; then
+    remove_installed
+    rm -rf "$venv"
+    rmdir "$prefix/share/git-gastown" 2>/dev/null || true
+    echo "git-gastown removed from $prefix (repositories keep their refs/gt/* data;"
+    echo "run 'git gt-init --uninstall' in a repository first to restore its hooks)"
+    exit 0
+fi
+
+python=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        python=$(command -v "$candidate"); break
+    fi
+done
+[ -n "$python" ] || { echo "install.sh: needs Python 3.11 or newer (none found on PATH)" >&2; exit 1; }
+command -v git >/dev/null 2>&1 || { echo "install.sh: needs git (install it first)" >&2; exit 1; }
+
+mkdir -p "$bindir" "$mandir/man1" "$mandir/man7" "$(dirname "$venv")"
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+pip="$venv/bin/python -m pip --disable-pip-version-check -q"
+if [ "$dev" = 1 ]; then
+    $pip install -e "$src[dev]"
+else
+    $pip install --upgrade "$src"
+fi
+
+remove_installed
+: >"$manifest"
+for exe in "$venv"/bin/git-gt "$venv"/bin/git-gt-*; do
+    [ -e "$exe" ] || continue
+    name=$(basename "$exe")
+    ln -sf "$exe" "$bindir/$name"
+    echo "$bindir/$name" >>"$manifest"
+done
+for page in "$src"/man/*.[17]; do
+    [ -e "$page" ] || continue
+    section=${page##*.}
+    cp "$page" "$mandir/man$section/"
+    echo "$mandir/man$section/$(basename "$page")" >>"$manifest"
+done
+for dir in "$src"/completions; do
+    [ -d "$dir" ] || continue
+    mkdir -p "$prefix/share/git-gastown/completions"
+    cp "$dir"/* "$prefix/share/git-gastown/completions/" 2>/dev/null || true
+done
+
+echo "git-gastown installed: commands in $bindir, manual pages in $mandir"
+case ":$PATH:" in
+    *":$bindir:"*) ;;
+    *) echo "note: $bindir is not on your PATH; add it, e.g.:"
+       echo "      echo 'export PATH=\"$bindir:\$PATH\"' >> ~/.profile && . ~/.profile" ;;
+esac
