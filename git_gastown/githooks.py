@@ -15,8 +15,8 @@ Handler = Callable[[Repo, Sequence[str]], None]
 # kicks, Refinery kicks, autosync); each handler must be quick or hand off to a
 # detached process.
 HANDLERS: dict[str, list[str]] = {
-    "post-commit": [],
-    "post-merge": [],
+    "post-commit": ["git_gastown.refinery.events:post_commit"],
+    "post-merge": ["git_gastown.refinery.events:post_merge"],
     "post-checkout": [],
     "pre-push": [],
 }

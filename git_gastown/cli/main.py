@@ -15,6 +15,8 @@ from git_gastown import __version__
 FAMILIES: dict[str, tuple[str, str]] = {
     "init": ("git_gastown.cli.init", "enable gastown in a repository (beads ref, hooks)"),
     "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
+    "refinery": ("git_gastown.cli.refinery", "the merge queue: batch, verify, bisect, land"),
+    "done": ("git_gastown.cli.done", "finish a Hook's work and queue it for landing"),
 }
 
 

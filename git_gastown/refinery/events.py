@@ -1,0 +1,90 @@
+"""What git hooks trigger in the Refinery (registered in git_gastown.githooks.HANDLERS)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from git_gastown.git import Repo
+from git_gastown.refinery import config as config_mod
+from git_gastown.refinery import hooks, runner
+from git_gastown.refinery.books import Books, Notes, sync_checkouts
+from git_gastown.refinery.candidate import is_ancestor
+from git_gastown.refinery.queue import LIVE, Queue
+from git_gastown.rig import Rig
+from git_gastown.store import refs
+
+
+def post_commit(repo: Repo, args: Sequence[str]) -> None:
+    """A commit with the trailer `Gt-Done: yes` in a Hook's worktree finishes the work."""
+    from git_gastown.refinery.done import finish, has_done_trailer
+
+    if repo.worktree is None or not has_done_trailer(repo):
+        return
+    rig = Rig.open(repo.worktree)
+    finish(rig, hooks.hook_of_worktree(repo) or "agent", commit_left=False)
+
+
+def post_merge(repo: Repo, args: Sequence[str]) -> None:
+    """New commits on the target: hand-merged Hooks land in the books; the queue re-verifies."""
+    if repo.worktree is None:
+        return
+    rig = Rig.open(repo.worktree, require=False)
+    if rig.store.tip() is None:
+        return
+    cfg = config_mod.load(rig)
+    if repo.head_branch() != cfg.target:
+        return
+    record_hand_merges(rig, cfg)
+    if Queue(rig).ready(cfg.target):
+        runner.kick(repo)
+
+
+def record_hand_merges(rig: Rig, cfg: config_mod.Config) -> list[str]:
+    """MRs and Hooks whose branch a person merged into the target: closed as landed."""
+    repo = rig.repo
+    tip = refs.read_ref(repo, cfg.target_ref)
+    if tip is None:
+        return []
+    queue = Queue(rig)
+    books = Books(rig, queue, cfg)
+    done: list[str] = []
+    handled_branches = set()
+    for mr in queue.all():
+        if mr.state not in (*LIVE, "conflict", "rejected") or mr.target != cfg.target:
+            continue
+        branch_tip = refs.read_ref(repo, f"refs/heads/{mr.branch}") or mr.commit
+        if not is_ancestor(repo, branch_tip, tip):
+            continue
+        notes = Notes()
+        queue.drop_ref(mr)
+        books.landed(mr, tip, notes)
+        done.append(mr.id)
+        handled_branches.add(mr.branch)
+    for name in hooks.names(repo):
+        info = hooks.load(repo, name)
+        if info is None or not info.branch or info.branch in handled_branches:
+            continue
+        if info.status == "done":
+            continue
+        info_tip = refs.read_ref(repo, f"refs/heads/{info.branch}")
+        if not info_tip or info_tip == info.base_commit or not info.base_commit:
+            continue
+        if not is_ancestor(repo, info_tip, tip):
+            continue
+        beads = books.beads
+        for bead_id in info.beads:
+            bead = beads.cache().get(bead_id)
+            if bead is not None and bead.get("status") != "closed":
+                beads.update(bead_id, "refinery", {
+                    "status": "closed", "landed_commit": tip,
+                    "close_reason": f"merged by hand into {cfg.target} ({tip[:12]})"}, op="close")
+        hooks.release(repo, name, "done")
+        done.append(name)
+    return done
+
+
+def catch_up(rig: Rig) -> None:
+    cfg = config_mod.load(rig)
+    tip = refs.read_ref(rig.repo, cfg.target_ref)
+    if tip:
+        sync_checkouts(rig, cfg.target, tip, tip)
