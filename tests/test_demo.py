@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import Repo
 
 ROOT = Path(__file__).resolve().parent.parent
