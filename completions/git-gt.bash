@@ -28,6 +28,7 @@ declare -gA __gt_tree=(
     ["bead stats"]="--help --json"
     ["bead update"]="--acceptance --actor --assignee --claim --description --design --field --help --json --notes --priority --status --title --type"
     ["demo"]="--help --json"
+    ["doctor"]="--fix --help --json"
     ["init"]="--actor --help --json --no-remote-refspecs --prefix --uninstall"
 )
 
@@ -54,7 +55,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead demo init"
+        __gitcomp "bead demo doctor init"
         return
     fi
     local path
@@ -64,6 +65,7 @@ _git_gt() {
 
 _git_gt_bead() { __gt_git_complete bead 2; }
 _git_gt_demo() { __gt_git_complete demo 2; }
+_git_gt_doctor() { __gt_git_complete doctor 2; }
 _git_gt_init() { __gt_git_complete init 2; }
 
 _gt_direct() {
@@ -72,4 +74,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-init
+complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-init

@@ -99,10 +99,13 @@ complete -c git-gt-bead -n '__fish_seen_subcommand_from update' -l title
 complete -c git-gt-bead -n '__fish_seen_subcommand_from update' -l type
 complete -c git-gt-demo -n 'true' -l help
 complete -c git-gt-demo -n 'true' -l json
+complete -c git-gt-doctor -n 'true' -l fix
+complete -c git-gt-doctor -n 'true' -l help
+complete -c git-gt-doctor -n 'true' -l json
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
 complete -c git-gt-init -n 'true' -l uninstall
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-init'
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-init'
