@@ -74,6 +74,7 @@ def test_corrupt_cache_is_rebuilt(repo: Repo) -> None:
     repo.create("one")
     (repo.path / ".git" / "gt" / "cache.sqlite").write_bytes(b"garbage" * 100)
     code, found = _status(repo)
+    assert code == 0
     assert found["cache"]["status"] == "ok"
     assert len(repo.bead("list", "--json").json()) == 1
 
