@@ -29,7 +29,7 @@ declare -gA __gt_tree=(
     ["bead update"]="--acceptance --actor --assignee --claim --description --design --field --help --json --notes --priority --status --title --type"
     ["demo"]="--help --json"
     ["doctor"]="--fix --help --json"
-    ["init"]="--actor --help --json --no-remote-refspecs --prefix --uninstall"
+    ["init"]="--actor --help --json --no-hooks --no-remote-refspecs --prefix --uninstall"
 )
 
 # Words from index $2 up to the cursor ($3) pick the deepest known subcommand path.

@@ -105,6 +105,7 @@ complete -c git-gt-doctor -n 'true' -l json
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
+complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
 complete -c git-gt-init -n 'true' -l uninstall
