@@ -17,6 +17,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
     "refinery": ("git_gastown.cli.refinery", "the merge queue: batch, verify, bisect, land"),
     "done": ("git_gastown.cli.done", "finish a Hook's work and queue it for landing"),
+    "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
+    "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
 }
 
 
