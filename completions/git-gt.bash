@@ -29,7 +29,19 @@ declare -gA __gt_tree=(
     ["bead update"]="--acceptance --actor --assignee --claim --description --design --field --help --json --notes --priority --status --title --type"
     ["demo"]="--help --json"
     ["doctor"]="--fix --help --json"
+    ["done"]="--actor --bead --help --hotfix --json --no-run --note --priority --status"
     ["init"]="--actor --help --json --no-hooks --no-remote-refspecs --prefix --uninstall"
+    ["refinery"]="enqueue list log pause radar reject resume retry run status --help"
+    ["refinery enqueue"]="--actor --bead --help --hotfix --json --no-run --priority --target"
+    ["refinery list"]="--all --help --json --state"
+    ["refinery log"]="--help --json --limit --runs"
+    ["refinery pause"]="--help --json --reason"
+    ["refinery radar"]="--help --json --notify"
+    ["refinery reject"]="--actor --help --json --reason"
+    ["refinery resume"]="--help --json --no-run"
+    ["refinery retry"]="--actor --help --json --no-run"
+    ["refinery run"]="--foreground --help --json --target"
+    ["refinery status"]="--help --json"
 )
 
 # Words from index $2 up to the cursor ($3) pick the deepest known subcommand path.
@@ -55,7 +67,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead demo doctor init"
+        __gitcomp "bead demo doctor done init refinery"
         return
     fi
     local path
@@ -66,7 +78,9 @@ _git_gt() {
 _git_gt_bead() { __gt_git_complete bead 2; }
 _git_gt_demo() { __gt_git_complete demo 2; }
 _git_gt_doctor() { __gt_git_complete doctor 2; }
+_git_gt_done() { __gt_git_complete done 2; }
 _git_gt_init() { __gt_git_complete init 2; }
+_git_gt_refinery() { __gt_git_complete refinery 2; }
 
 _gt_direct() {
     local cur=${COMP_WORDS[COMP_CWORD]} family=${COMP_WORDS[0]##*/} path
@@ -74,4 +88,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-init
+complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-done git-gt-init git-gt-refinery

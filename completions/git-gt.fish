@@ -102,6 +102,15 @@ complete -c git-gt-demo -n 'true' -l json
 complete -c git-gt-doctor -n 'true' -l fix
 complete -c git-gt-doctor -n 'true' -l help
 complete -c git-gt-doctor -n 'true' -l json
+complete -c git-gt-done -n 'true' -l actor
+complete -c git-gt-done -n 'true' -l bead
+complete -c git-gt-done -n 'true' -l help
+complete -c git-gt-done -n 'true' -l hotfix
+complete -c git-gt-done -n 'true' -l json
+complete -c git-gt-done -n 'true' -l no-run
+complete -c git-gt-done -n 'true' -l note
+complete -c git-gt-done -n 'true' -l priority
+complete -c git-gt-done -n 'true' -l status
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
@@ -109,4 +118,46 @@ complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
 complete -c git-gt-init -n 'true' -l uninstall
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-init'
+complete -c git-gt-refinery -f -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run status' -a 'enqueue list log pause radar reject resume retry run status'
+complete -c git-gt-refinery -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run status' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-refinery' -a 'enqueue list log pause radar reject resume retry run status'
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l actor
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l bead
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l hotfix
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l no-run
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l priority
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l target
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l all
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l state
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l limit
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l runs
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l reason
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from radar' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from radar' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from radar' -l notify
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l actor
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l reason
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from resume' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from resume' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from resume' -l no-run
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l actor
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l no-run
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l foreground
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l target
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l json
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-done gt-init gt-refinery'
