@@ -59,6 +59,27 @@ def cli(status: str, note: str | None, priority: int, hotfix: bool, beads: tuple
         click.echo(f"{result.branch}: {status}")
 
 
+MAN_SECTIONS = (
+    ("EXAMPLES", """Inside a polecat's worktree, when the work is finished:
+
+    git gt-done --note "login form validated on the server too"
+
+The same from any tool, with an ordinary commit:
+
+    git commit -m "Validate the login form" -m "Gt-Done: yes"
+
+Park the work, or ask for help:
+
+    git gt-done --status deferred --note "waiting for the API design"
+    git gt-done --status escalated --note "the tests need credentials"
+"""),
+    ("FILES", (
+        "The Hook is found from the gt-hook marker in the worktree's git directory, or from a "
+        "branch named gt/<prefix>/<name>; its beads come from refs/gt/hooks/<name>. The merge "
+        "request is refs/gt/mq/<id> plus a merge-request bead (see git-gt-refinery(1)).")),
+)
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-done") -> int:
     return run(cli, prog, argv)
 

@@ -398,6 +398,62 @@ def _radar_json(o: Any, target: str) -> dict[str, Any]:
     return data
 
 
+MAN_SECTIONS = (
+    ("EXAMPLES", """Gates live on the target branch; commit them there:
+
+    printf '[refinery]\\ngates = ["make test"]\\nmaxBatch = 8\\n' > .gastown.toml
+    git add .gastown.toml && git commit -m "refinery gates"
+
+Queue two branches, a hotfix first, and land them in the foreground:
+
+    git gt-refinery enqueue feature/login --bead gt-a3f8k
+    git gt-refinery enqueue fix/crash --hotfix
+    git gt-refinery run --foreground
+    git gt-refinery log --runs
+
+See which live branches will conflict before they are done:
+
+    git gt-refinery radar"""),
+    ("HOW A BATCH IS DECIDED", (
+        "The ready MRs are taken in order (a hotfix alone at the head, then by priority lane, "
+        "then by age), up to the adaptive batch size. Each MR is merged onto the target tip "
+        "with `git merge-tree --write-tree` and `git commit-tree`, in memory; an MR that "
+        "conflicts with the target is taken out before any gate runs, marked conflict, and a "
+        "conflict bead is assigned to its owner (an MR that only conflicts with a batch-mate "
+        "waits for the next batch).\n\n"
+        "The gates run in the refinery worktree, detached at the candidate, each with the "
+        "timeout (the whole process group is killed when it expires). Green: the target moves "
+        "from its old tip to the candidate and the MR refs are deleted in one "
+        "`git update-ref --stdin` transaction, with the ledger entry; if the target moved "
+        "meanwhile, the batch is rebuilt on the new tip and verified again, without "
+        "bisecting.\n\n"
+        "Red: the batch is split in halves. A failure observed once blames nobody: both halves "
+        "are tested (the left first, landed at once when green, the right then on the new "
+        "tip). Once a failure has repeated, a passing left half lets the right half inherit "
+        "the failure without a run. A single MR is rejected only with two failure "
+        "observations; with one it is run alone once more, so a flaky gate does not eject good "
+        "work. The batch size grows by one after a green first run and halves after a red one, "
+        "within [1, maxBatch].\n\n"
+        "A rejected MR's beads are reopened with the gate output as a comment, its owner gets "
+        "a FIX_NEEDED message and its polecat is resumed (after fixLimit rejections, an "
+        "escalation instead). A landed MR's beads are closed naming the landed commit, convoys "
+        "are checked, the Hook is released, and its branch is deleted once reachable from the "
+        "target (unless it is checked out in a worktree). A clean worktree that has the target "
+        "checked out follows each landing; a dirty one is never overwritten and is caught up "
+        "by a later run once clean (status says why it waits).")),
+    ("FILES", (
+        "`refs/gt/mq/<id>`: one per queued MR, at the commit to land; the MR's details are the "
+        "merge-request bead <id> in refs/gt/beads.\n\n"
+        "`refs/gt/mq-ledger`: one commit per batch record (batch.json: members, candidates, "
+        "gate runs with exit codes, durations and log tails, verdicts, bisection events) and "
+        "the tuning state (state.json: batch size, counters).\n\n"
+        "Under the repository's common git directory: gt/refinery-worktree (where gates run), "
+        "gt/logs/refinery.log (background runs), gt/logs/gates/ (full gate output), "
+        "gt/locks/refinery.lock (one run at a time), gt/refinery/paused, and "
+        "gt/refinery/worktrees.json (checkouts of the target that were dirty at landing).")),
+)
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-refinery") -> int:
     return run(cli, prog, argv)
 

@@ -110,7 +110,9 @@ def kick(repo: Repo) -> int | None:
             return None
     log = open(log_path(repo), "ab")  # noqa: SIM115 - handed to the child
     try:
-        cwd = repo.worktree or repo.common_dir
+        # From the main checkout, not a Hook's worktree that may be pruned during the run.
+        main = repo.common_dir.parent if repo.common_dir.name == ".git" else None
+        cwd = main if main is not None and (main / ".git").is_dir() else repo.common_dir
         proc = subprocess.Popen(
             [sys.executable, "-m", "git_gastown.cli.refinery", "run", "--foreground"],
             cwd=cwd, env=scrubbed_env({"GT_HOOKS": "0"}), stdin=subprocess.DEVNULL,
