@@ -147,3 +147,15 @@ def test_rejected_hook_work_mails_the_polecat_then_escalates(repo: Repo, tmp_pat
     assert mrs(repo)["gt/gt/foxtrot"]["attempts"] == 2
     escalations = repo.bead("list", "--type", "escalation", "--json").json()
     assert len(escalations) == 1 and "rejected 2 times" in escalations[0]["title"]
+
+
+def test_a_hook_branch_merged_by_hand_closes_its_beads(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    work = repo.create("merged by a person")
+    path = make_hook(repo, "golf", [work], tmp_path)
+    (path / "g.txt").write_text("g\n")
+    in_hook(repo, path, "git", "add", "g.txt")
+    in_hook(repo, path, "git", "commit", "-qm", "work")
+    repo.git("merge", "-q", "--no-ff", "-m", "by hand", "gt/gt/golf")
+    bead = repo.show(work)
+    assert bead["status"] == "closed" and "merged by hand" in bead["close_reason"]

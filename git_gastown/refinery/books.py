@@ -41,26 +41,32 @@ class Books:
 
     # -- landed ----------------------------------------------------------------------
 
-    def landed(self, mr: MR, landed_commit: str, notes: Notes) -> MR:
-        reason = f"landed in {landed_commit[:12]} on {mr.target} ({mr.id})"
-        mr = self.queue.set(mr, ACTOR, state="landed", landed_commit=landed_commit,
-                            reason=reason)
-        closed: list[str] = []
-        for bead_id in mr.beads:
-            bead = self.beads.cache().get(bead_id)
-            if bead is None or bead.get("status") == "closed":
-                continue
-            self.beads.update(bead_id, ACTOR, {"status": "closed", "close_reason": reason,
-                                               "mr": mr.id, "landed_commit": landed_commit},
-                              op="close")
-            closed.append(bead_id)
-        if closed:
-            notes.add(f"{mr.id}: closed {', '.join(closed)}")
-            self._check_convoys(closed, notes)
-        if mr.hook and hooks.release(self.repo, mr.hook, "done"):
-            notes.add(f"{mr.id}: released hook {mr.hook}")
-        self.delete_branch(mr, notes)
-        return mr
+    def landed_many(self, mrs: list[MR], landed_commit: str, notes: Notes) -> list[MR]:
+        """The books of MRs that landed in LANDED_COMMIT: one bead commit for all of them."""
+        if not mrs:
+            return []
+        target = mrs[0].target
+        reason = f"landed in {landed_commit[:12]} on {target}"
+        cache = self.beads.cache()
+        work: dict[str, dict[str, Any]] = {}
+        for mr in mrs:
+            for bead_id in mr.beads:
+                bead = cache.get(bead_id)
+                if bead is None or bead.get("status") == "closed" or bead_id in work:
+                    continue
+                work[bead_id] = {"status": "closed", "close_reason": f"{reason} ({mr.id})",
+                                 "mr": mr.id, "landed_commit": landed_commit}
+        mrs = self.queue.set_many(mrs, ACTOR, extra=work, state="landed",
+                                  landed_commit=landed_commit, reason=reason)
+        if work:
+            notes.add(f"closed {', '.join(work)}")
+            self._check_convoys(list(work), notes)
+        checked_out = {head for _path, head in worktrees(self.rig)}
+        for mr in mrs:
+            if mr.hook and hooks.release(self.repo, mr.hook, "done"):
+                notes.add(f"{mr.id}: released hook {mr.hook}")
+            self.delete_branch(mr, notes, checked_out)
+        return mrs
 
     def _check_convoys(self, bead_ids: list[str], notes: Notes) -> None:
         try:
@@ -73,7 +79,7 @@ class Books:
         for c in check(self.rig.store, ACTOR, beads=bead_ids):
             notes.add(f"convoy {getattr(c, 'id', c)} landed")
 
-    def delete_branch(self, mr: MR, notes: Notes) -> None:
+    def delete_branch(self, mr: MR, notes: Notes, checked_out: set[str]) -> None:
         """Delete the MR's branch only once its tip is reachable from the target."""
         ref = f"refs/heads/{mr.branch}"
         tip = refs.read_ref(self.repo, ref)
@@ -86,7 +92,7 @@ class Books:
         if not is_ancestor(self.repo, tip, target_tip):
             notes.add(f"{mr.id}: kept {mr.branch}: not reachable from {mr.target}")
             return
-        if self.checked_out(mr.branch):
+        if ref in checked_out:
             notes.add(f"{mr.id}: kept {mr.branch}: checked out in a worktree")
             return
         try:
@@ -94,12 +100,6 @@ class Books:
             notes.add(f"{mr.id}: deleted branch {mr.branch}")
         except GtError as exc:
             notes.add(f"{mr.id}: kept {mr.branch}: {exc.message}")
-
-    def checked_out(self, branch: str) -> Path | None:
-        for path, head in worktrees(self.rig):
-            if head == f"refs/heads/{branch}":
-                return path
-        return None
 
     # -- rejected --------------------------------------------------------------------
 

@@ -59,15 +59,18 @@ def build(repo: Repo, base: str, mrs: Sequence[MR], target: str) -> Candidate:
     batch, when those have landed.
     """
     cand = Candidate(base=base, commit=base)
+    fast_forwarded = True  # cand.commit is base or an MR's own commit, not one we made
+    cand_tree = repo.out("rev-parse", f"{base}^{{tree}}")
     for mr in mrs:
-        if is_ancestor(repo, cand.commit, mr.commit):
+        if fast_forwarded and is_ancestor(repo, cand.commit, mr.commit):
             cand.commit = mr.commit  # a fast-forward keeps the branch's own history
+            cand_tree = repo.out("rev-parse", f"{mr.commit}^{{tree}}")
             cand.members.append(mr)
             continue
-        if is_ancestor(repo, mr.commit, cand.commit):
-            cand.members.append(mr)  # already contained: lands with the stack
-            continue
         tree, paths = merge(repo, cand.commit, mr.commit)
+        if tree is not None and tree == cand_tree:
+            cand.members.append(mr)  # its changes are already there: only its books remain
+            continue
         if tree is None:
             if cand.commit != base:
                 alone, alone_paths = merge(repo, base, mr.commit)
@@ -79,5 +82,7 @@ def build(repo: Repo, base: str, mrs: Sequence[MR], target: str) -> Candidate:
             continue
         message = f"Merge {mr.branch} into {target} ({mr.id})\n\nGt-MR: {mr.id}\n"
         cand.commit = commit_tree(repo, tree, [cand.commit, mr.commit], message)
+        cand_tree = tree
+        fast_forwarded = False
         cand.members.append(mr)
     return cand

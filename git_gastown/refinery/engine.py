@@ -99,15 +99,26 @@ class Refinery:
             report.rejected += len(rec["rejected"])
             report.conflicts += len(rec["conflicts"])
             report.runs += len(rec["runs"])
+        self.update_watch()
         return report
+
+    def update_watch(self) -> None:
+        """Keep the post-merge marker only while something could still be merged by hand."""
+        from git_gastown.refinery import hooks
+        from git_gastown.refinery.queue import clear_watch, mark_watch
+
+        open_mrs = any(m.state != "landed" for m in self.queue.all())
+        if open_mrs or hooks.names(self.repo):
+            mark_watch(self.repo)
+        else:
+            clear_watch(self.repo)
 
     def recover(self) -> None:
         """Finish the books of a run that was killed: landed MRs closed, the rest requeued."""
         tip = refs.read_ref(self.repo, self.cfg.target_ref)
         for mr, what in self.queue.reconcile("refinery", tip):
             if what == "landed":
-                notes = Notes()
-                self.books.landed(mr, tip or "", notes)
+                self.books.landed_many([mr], tip or "", Notes())
                 self.log(f"recovered {mr.id}: landed before the last run stopped")
         pending = self.pending_sync()
         if pending and tip:
@@ -135,9 +146,7 @@ class Refinery:
         }
         self.log(f"batch {self.rec['id']}: {len(members)} MR(s) onto {self.cfg.target}")
         started = time.monotonic()
-        live = []
-        for m in members:
-            live.append(self.queue.set(m, "refinery", state="testing"))
+        live = self.queue.set_many(members, "refinery", state="testing")
         try:
             first = self.attempt(live, depth=0)
             if first.run is not None:
@@ -315,6 +324,8 @@ class Refinery:
         landed_ids = _ids(members)
         self.rec["landed"].extend(landed_ids)
         self.event("landed", depth=depth, members=landed_ids, commit=cand.commit)
+        self.rec["verdict"] = "in-progress"
+        self.rec["summary"] = f"in progress: {len(self.rec['landed'])} landed so far"
         new_ledger, old_ledger = self.ledger.prepare(self.rec, self.state)
         updates = [refs.RefUpdate(m.ref, None, m.commit) for m in members]
         if cand.commit != base:
@@ -332,8 +343,7 @@ class Refinery:
                 self.rec["worktrees"].append(entry)
                 if entry["status"] != "updated":
                     self.log(f"  worktree {entry['path']} not updated: {entry['reason']}")
-        for m in members:
-            self.books.landed(m, cand.commit, self.notes)
+        self.books.landed_many(members, cand.commit, self.notes)
         return True
 
     # -- push mode -------------------------------------------------------------------
@@ -401,9 +411,8 @@ class Refinery:
         self.requeue(left, "not decided in this batch; back in the queue")
 
     def requeue(self, members: list[MR], why: str) -> None:
-        for m in members:
-            self.queue.set(m, "refinery", state="queued")
         if members:
+            self.queue.set_many(members, "refinery", state="queued")
             self.notes.add(f"{', '.join(_ids(members))}: {why}")
 
     def event(self, kind: str, **data: Any) -> None:

@@ -55,9 +55,8 @@ def record_hand_merges(rig: Rig, cfg: config_mod.Config) -> list[str]:
         branch_tip = refs.read_ref(repo, f"refs/heads/{mr.branch}") or mr.commit
         if not is_ancestor(repo, branch_tip, tip):
             continue
-        notes = Notes()
         queue.drop_ref(mr)
-        books.landed(mr, tip, notes)
+        books.landed_many([mr], tip, Notes())
         done.append(mr.id)
         handled_branches.add(mr.branch)
     for name in hooks.names(repo):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -135,24 +135,21 @@ class Queue:
 
     def set(self, mr: MR, actor: str, **changes: Any) -> MR:
         """Write MR fields (state, commit, attempts, ...) to its bead."""
-        bead_changes: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key == "priority":
-                bead_changes["priority"] = value
-            elif key == "beads":
-                bead_changes["beads"] = list(value)
-            else:
-                bead_changes[key] = value
+        return self.set_many([mr], actor, **changes)[0]
+
+    def set_many(self, mrs: Sequence[MR], actor: str, *,
+                 extra: Mapping[str, Mapping[str, Any]] | None = None,
+                 **changes: Any) -> list[MR]:
+        """Write the same MR fields to several MRs, plus EXTRA bead changes, in one commit."""
+        bead_changes = _bead_changes(changes)
+        plan: dict[str, Mapping[str, Any]] = {m.id: bead_changes for m in mrs}
+        plan.update(extra or {})
         status = changes.get("state")
-        if status in ("landed", "rejected"):
-            bead_changes["status"] = "closed"
-            bead_changes["close_reason"] = changes.get("reason") or status
-        elif status in LIVE or status == "conflict":
-            bead_changes["status"] = "open"
-        self.beads.update(mr.id, actor, bead_changes, op=f"mq-{status or 'update'}")
+        label = f"{len(mrs)} merge requests" if len(mrs) > 1 else None
+        self.beads.update_many(plan, actor, op=f"mq-{status or 'update'}", subject=label)
         plain: dict[str, Any] = {k: (tuple(v) if k == "beads" else v)
                                  for k, v in changes.items()}
-        return replace(mr, **plain)
+        return [replace(m, **plain) for m in mrs]
 
     def enqueue(
         self,
@@ -218,7 +215,7 @@ class Queue:
             ), actor)
             mr = MR.from_bead(bead.to_json())
             refs.update_ref(self.repo, mr.ref, commit, None, f"gt mq: enqueue {branch}")
-        mark_hooks_due(self.repo)
+        mark_watch(self.repo)
         return mr, "queued"
 
     def requeue(self, mr: MR, actor: str, *, refresh: bool = True) -> MR:
@@ -280,14 +277,33 @@ class Queue:
                                            check=False).returncode == 0
 
 
-def mark_hooks_due(repo: Repo) -> None:
-    """Tell the hook stubs there is queue work, so post-merge runs our handler."""
+WATCH = "refinery-watch"
+
+
+def _bead_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: (list(v) if k == "beads" else v) for k, v in changes.items()}
+    status = changes.get("state")
+    if status in ("landed", "rejected"):
+        out["status"] = "closed"
+        out["close_reason"] = changes.get("reason") or status
+    elif status in LIVE or status == "conflict":
+        out["status"] = "open"
+    return out
+
+
+def mark_watch(repo: Repo) -> None:
+    """Ask the post-merge stub to call us: an MR or Hook branch may be merged by hand."""
     try:
-        path = repo.runtime_path("hooks-due")
+        path = repo.runtime_path(WATCH)
         if not path.exists():
-            path.touch()
+            path.write_text("post-merge records hand merges while this file exists\n")
     except OSError:
         pass
+
+
+def clear_watch(repo: Repo) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (repo.gt_dir / WATCH).unlink()
 
 
 def paused_path(repo: Repo) -> Path:
