@@ -493,3 +493,30 @@ def test_help_and_dispatch(repo: Repo) -> None:
 def test_reads_outside_a_rig_say_run_init(plain_repo: Repo, cmd: list[str]) -> None:
     r = plain_repo.gt("refinery", *cmd, check=False)
     assert r.code == 1 and "git gt-init" in r.err
+
+
+def test_books_are_finished_after_a_kill_between_landing_and_bookkeeping(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    work = repo.create("landed, then the refinery died")
+    tip = branch(repo, "w", "w\n")
+    mr = enqueue(repo, "w", "--bead", work)["mr"]["id"]
+    # what the landing transaction does, without the books that follow it
+    repo.run("git", "update-ref", "--stdin", input=(
+        f"start\nupdate refs/heads/main {tip}\ndelete refs/gt/mq/{mr}\nprepare\ncommit\n"))
+    repo.git("reset", "-q", "--hard")
+    assert mrs(repo)["w"]["state"] == "queued"
+    run(repo)
+    assert mrs(repo)["w"]["state"] == "landed"
+    assert repo.show(work)["status"] == "closed"
+
+
+def test_gates_see_their_environment(repo: Repo, tmp_path: Path) -> None:
+    out = tmp_path / "env.txt"
+    setup_gates(repo, f"env | grep -E '^GT_|^GIT_DIR' | sort > {out}")
+    branch(repo, "w", "w\n")
+    mr = enqueue(repo, "w")["mr"]["id"]
+    run(repo)
+    seen = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert seen["GT_REFINERY"] == "1" and seen["GT_MRS"] == mr and seen["GT_DEPTH"] == "0"
+    assert seen["GT_BRANCHES"] == "w" and "GIT_DIR" not in seen
+    assert seen["GT_CANDIDATE"] == repo.git("rev-parse", "main")

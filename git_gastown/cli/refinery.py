@@ -441,6 +441,14 @@ See which live branches will conflict before they are done:
         "target (unless it is checked out in a worktree). A clean worktree that has the target "
         "checked out follows each landing; a dirty one is never overwritten and is caught up "
         "by a later run once clean (status says why it waits).")),
+    ("GATE ENVIRONMENT", (
+        "Each gate is run by /bin/sh in the refinery worktree, detached at the candidate, in "
+        "its own process group, with stdin from /dev/null and the repository variables "
+        "(GIT_DIR, ...) removed. It sees GT_REFINERY=1, GT_CANDIDATE (the commit under test), "
+        "GT_BASE (the target tip it was built on), GT_TARGET, GT_MRS and GT_BRANCHES (the "
+        "members, space-separated) and GT_DEPTH (0 for a whole batch, more while bisecting). "
+        "The worktree persists between runs and ignored files survive its reset, so build "
+        "caches stay warm and `pytest --ff` runs the tests that failed last time first.")),
     ("FILES", (
         "`refs/gt/mq/<id>`: one per queued MR, at the commit to land; the MR's details are the "
         "merge-request bead <id> in refs/gt/beads.\n\n"

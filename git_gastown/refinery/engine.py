@@ -301,7 +301,7 @@ class Refinery:
 
     def verify(self, cand: cand_mod.Candidate, depth: int) -> RunResult:
         members = cand.members
-        extra = {"GT_TARGET": self.cfg.target, "GT_BASE": cand.base,
+        extra = {"GT_TARGET": self.cfg.target, "GT_BASE": cand.base, "GT_DEPTH": str(depth),
                  "GT_MRS": " ".join(_ids(members)),
                  "GT_BRANCHES": " ".join(m.branch for m in members)}
         self.log(f"  run {len(self.rec['runs']) + 1}: {len(members)} MR(s) "
