@@ -520,3 +520,28 @@ def test_gates_see_their_environment(repo: Repo, tmp_path: Path) -> None:
     assert seen["GT_REFINERY"] == "1" and seen["GT_MRS"] == mr and seen["GT_DEPTH"] == "0"
     assert seen["GT_BRANCHES"] == "w" and "GIT_DIR" not in seen
     assert seen["GT_CANDIDATE"] == repo.git("rev-parse", "main")
+
+
+def test_push_rejected_mid_run_fetches_rebuilds_and_verifies_again(repo: Repo,
+                                                                   tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    other = tmp_path / "other"
+    once = tmp_path / "pushed"
+    repo.run("git", "init", "-q", "--bare", str(remote))
+    # The first gate run pushes someone else's commit to the remote.
+    racer = (f"if [ ! -e {once} ]; then touch {once}; cd {other} && "
+             "echo t > theirs.txt && git add theirs.txt && git commit -qm theirs && "
+             "git push -q origin main; fi")
+    setup_gates(repo, racer)
+    repo.git("remote", "add", "origin", str(remote))
+    repo.git("push", "-q", "origin", "main")
+    repo.run("git", "clone", "-q", str(remote), str(other))
+    repo.git("config", "gt.refinery.push", "true")
+    branch(repo, "w", "w\n")
+    enqueue(repo, "w")
+    report = run(repo)
+    assert report["landed"] == 1 and report["runs"] == 2
+    kinds = [e["kind"] for e in last_batch(repo)["events"]]
+    assert "push-rejected" in kinds and "fetched" in kinds
+    files = repo.git("--git-dir", str(remote), "ls-tree", "--name-only", "main").split()
+    assert {"theirs.txt", "w.txt"} <= set(files)
