@@ -136,6 +136,7 @@ complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l state
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l help
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l json
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l limit
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l mr
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l runs
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l help
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l json

@@ -181,6 +181,10 @@ def test_conflict_is_taken_out_before_any_gate(repo: Repo, tmp_path: Path) -> No
     repo.gt("refinery", "retry", m["id"], "--no-run")
     run(repo)
     assert mrs(repo)["a"]["state"] == "landed"
+    assert repo.show(bugs[0]["id"])["status"] == "closed"  # the conflict bead is resolved
+    batches = repo.gt("refinery", "log", "--mr", m["id"], "--json").json()
+    assert len(batches) == 2 and all(m["id"] in [x["id"] for x in b["members"]]
+                                     for b in batches)
 
 
 def test_mates_that_conflict_with_each_other_wait_for_the_next_batch(repo: Repo) -> None:
@@ -545,3 +549,20 @@ def test_push_rejected_mid_run_fetches_rebuilds_and_verifies_again(repo: Repo,
     assert "push-rejected" in kinds and "fetched" in kinds
     files = repo.git("--git-dir", str(remote), "ls-tree", "--name-only", "main").split()
     assert {"theirs.txt", "w.txt"} <= set(files)
+
+
+def test_mrs_for_another_target_land_there_with_that_targets_gates(repo: Repo,
+                                                                    tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.git("checkout", "-q", "-b", "release")
+    repo.commit_file(".gastown.toml", '[refinery]\ngates = ["test -f release-only"]\n')
+    repo.commit_file("release-only", "x\n")
+    repo.git("checkout", "-q", "main")
+    branch(repo, "fix", "f\n", base="release")
+    branch(repo, "feat", "g\n")
+    repo.gt("refinery", "enqueue", "fix", "--target", "release", "--no-run")
+    enqueue(repo, "feat")
+    report = run(repo)
+    assert report["landed"] == 2
+    assert repo.run("git", "cat-file", "-e", "release:fix.txt", check=False).code == 0
+    assert not on_main(repo, "fix.txt") and on_main(repo, "feat.txt")

@@ -247,12 +247,18 @@ def status(as_json: bool) -> None:
 @cli.command()
 @click.option("--limit", "-n", type=int, default=20, show_default=True, help="Batches to show.")
 @click.option("--runs", "show_runs", is_flag=True, help="Show every gate run.")
+@click.option("--mr", "mr_id", metavar="MR", help="Only batches this MR was in.")
 @json_option
-def log(limit: int, show_runs: bool, as_json: bool) -> None:
+def log(limit: int, show_runs: bool, mr_id: str | None, as_json: bool) -> None:
     """Past batches, newest first: members, gate runs, verdicts, bisection (refs/gt/mq-ledger)."""
     from git_gastown.refinery.ledger import Ledger
 
-    records = Ledger(ctx().rig.repo).records(limit)
+    ledger = Ledger(ctx().rig.repo)
+    if mr_id:
+        records = [b for b in ledger.records(limit * 20)
+                   if any(m["id"] == mr_id for m in b["members"])][:limit]
+    else:
+        records = ledger.records(limit)
     if as_json:
         emit_json(records)
         return

@@ -56,6 +56,11 @@ class Books:
                     continue
                 work[bead_id] = {"status": "closed", "close_reason": f"{reason} ({mr.id})",
                                  "mr": mr.id, "landed_commit": landed_commit}
+        ids = {m.id for m in mrs}
+        for bead in cache.query(labels=["conflict"], status=("open", "in_progress")):
+            if bead.get("fields", {}).get("mr") in ids and bead["id"] not in work:
+                work[bead["id"]] = {"status": "closed",
+                                    "close_reason": f"resolved: {reason}"}
         mrs = self.queue.set_many(mrs, ACTOR, extra=work, state="landed",
                                   landed_commit=landed_commit, reason=reason)
         if work:

@@ -78,15 +78,32 @@ def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunRepor
             info_path(rig.repo).write_text(json.dumps(
                 {"pid": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime())}))
-            cfg = config_mod.load(rig, target)
-            report = Refinery(rig, cfg, log).drain()
-            _merge(total, report)
+            for cfg in _configs(rig, target):
+                _merge(total, Refinery(rig, cfg, log).drain())
+                if total.stopped:
+                    break
             with contextlib.suppress(FileNotFoundError):
                 info_path(rig.repo).unlink()
         if total.stopped or is_paused(rig.repo) is not None:
             return total
-        if not Queue(rig).ready(cfg.target):
+        if not _waiting(rig, target):
             return total
+
+
+def _configs(rig: Rig, target: str | None) -> list[config_mod.Config]:
+    """The target asked for; else the default one first, then any other a queued MR names."""
+    first = config_mod.load(rig, target)
+    if target:
+        return [first]
+    others = sorted({m.target for m in Queue(rig).all()
+                     if m.state == "queued" and m.target and m.target != first.target})
+    return [first, *(config_mod.load(rig, t) for t in others)]
+
+
+def _waiting(rig: Rig, target: str | None) -> bool:
+    queue = Queue(rig)
+    targets = {target} if target else {m.target for m in queue.all() if m.state == "queued"}
+    return any(queue.ready(t) for t in targets if t)
 
 
 def _merge(total: RunReport, part: RunReport) -> None:
