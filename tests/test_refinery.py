@@ -222,7 +222,9 @@ def test_flaky_gate_does_not_eject_good_work(repo: Repo, tmp_path: Path) -> None
     report = run(repo)
     assert report["landed"] == 4 and report["rejected"] == 0
     b = last_batch(repo)
-    assert any(e["kind"] == "flake" for e in b["events"])
+    flakes = [e for e in b["events"] if e["kind"] == "flake"]
+    assert len(flakes) == 1 and flakes[0]["signature"]["exit"] == 1
+    assert flakes[0]["signature"]["base"] == b["runs"][0]["base"]
 
 
 def test_flaky_single_is_retried_once_not_rejected(repo: Repo, tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ class Refinery:
         self.notes = Notes()
         self.fail_output: dict[str, tuple[str, str]] = {}  # mr id -> (candidate, output)
         self.tested_alone: set[str] = set()
+        self.fail_sig: dict[str, dict[str, Any]] = {}  # mr id -> its last failing run
 
     # -- the run ---------------------------------------------------------------------
 
@@ -228,6 +229,7 @@ class Refinery:
             self.resolve(o_right.members, obs + 1, depth + 1)
         elif o_right.result == PASS:
             self.event("flake", depth=depth, members=_ids(members),
+                       signature=self.signature(members),
                        detail="both halves passed: the batch failure blamed nobody")
             self.state.flakes += 1
 
@@ -244,6 +246,7 @@ class Refinery:
             o = self.attempt([mr], depth)
             if o.result == PASS:
                 self.event("flake", depth=depth, members=[mr.id],
+                           signature=self.signature([mr]),
                            detail="its failure did not repeat: landed")
                 self.state.flakes += 1
                 return
@@ -289,6 +292,11 @@ class Refinery:
             if not result.passed:
                 for mr in members:
                     self.fail_output[mr.id] = (cand.commit, result.output())
+                g = result.failed_gate
+                sig = {"base": cand.base, "candidate": cand.commit,
+                       "gate": g.command if g else "", "exit": g.exit if g else 0,
+                       "timed_out": bool(g and g.timed_out)}
+                self.fail_sig.update({mr.id: sig for mr in members})
                 return Outcome(FAIL, members, result)
             if len(members) == 1:
                 self.tested_alone.add(members[0].id)
@@ -414,6 +422,13 @@ class Refinery:
         if members:
             self.queue.set_many(members, "refinery", state="queued")
             self.notes.add(f"{', '.join(_ids(members))}: {why}")
+
+    def signature(self, members: list[MR]) -> dict[str, Any]:
+        """The failure a flake verdict forgave: base, candidate, gate and exit code."""
+        for m in members:
+            if m.id in self.fail_sig:
+                return self.fail_sig[m.id]
+        return {}
 
     def event(self, kind: str, **data: Any) -> None:
         self.rec["events"].append({"kind": kind, "at": _now(), **data})
