@@ -107,10 +107,13 @@ def run_gates(
     """Check out CANDIDATE and run each gate in order until one fails."""
     start = time.monotonic()
     result = RunResult(candidate=candidate, passed=True)
+    if not gates:
+        return result
     path = prepare_worktree(repo, candidate)
     env = scrubbed_env({**extra_env, "GT_HOOKS": "0", "GT_REFINERY": "1",
                         "GT_CANDIDATE": candidate})
     log_dir.mkdir(parents=True, exist_ok=True)
+    _prune_logs(log_dir)
     for n, command in enumerate(gates, 1):
         log_path = log_dir / f"{candidate[:12]}-{n}.log"
         gate = _run_one(repo, command, path, env, timeout, log_path)
@@ -154,6 +157,17 @@ def _run_one(repo: Repo, command: str, cwd: Path, env: Mapping[str, str], timeou
     duration = time.monotonic() - started
     return GateResult(command, code if code >= 0 else 128 - code, duration, timed_out,
                       _tail(log_path))
+
+
+def _prune_logs(log_dir: Path, keep: int = 500) -> None:
+    """Full gate logs are for looking into a recent failure; the ledger keeps the tails."""
+    try:
+        logs = sorted(log_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return
+    for old in logs[:-keep]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def _kill_group(pid: int, sig: int) -> None:
