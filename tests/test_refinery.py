@@ -242,6 +242,8 @@ def test_a_single_failing_twice_is_rejected(repo: Repo) -> None:
     enqueue(repo, "solo")
     report = run(repo)
     assert report["rejected"] == 1 and report["runs"] == 2
+    culprit = last_batch(repo)["bisection"]["culprits"][0]
+    assert culprit["how"] == "repeated" and culprit["observations"] == 2
 
 
 def test_gates_come_from_the_target_not_the_candidate(repo: Repo, tmp_path: Path) -> None:

@@ -289,6 +289,8 @@ class Refinery:
                     return Outcome(PASS, members)
                 continue
             result = self.verify(cand, depth)
+            if len(members) == 1:
+                self.tested_alone.add(members[0].id)
             if not result.passed:
                 for mr in members:
                     self.fail_output[mr.id] = (cand.commit, result.output())
@@ -298,8 +300,6 @@ class Refinery:
                        "timed_out": bool(g and g.timed_out)}
                 self.fail_sig.update({mr.id: sig for mr in members})
                 return Outcome(FAIL, members, result)
-            if len(members) == 1:
-                self.tested_alone.add(members[0].id)
             if self.land(base, cand, depth):
                 return Outcome(PASS, members, result)
             members = self.still_queued(members)
