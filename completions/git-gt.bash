@@ -31,7 +31,7 @@ declare -gA __gt_tree=(
     ["doctor"]="--fix --help --json"
     ["done"]="--actor --bead --help --hotfix --json --no-run --note --priority --status"
     ["init"]="--actor --help --json --no-hooks --no-remote-refspecs --prefix --uninstall"
-    ["refinery"]="enqueue list log pause radar reject resume retry run status --help"
+    ["refinery"]="enqueue list log pause radar reject resume retry run show status --help"
     ["refinery enqueue"]="--actor --bead --help --hotfix --json --no-run --priority --target"
     ["refinery list"]="--all --help --json --state"
     ["refinery log"]="--help --json --limit --mr --runs"
@@ -41,6 +41,7 @@ declare -gA __gt_tree=(
     ["refinery resume"]="--help --json --no-run"
     ["refinery retry"]="--actor --help --json --no-run"
     ["refinery run"]="--foreground --help --json --target"
+    ["refinery show"]="--help --json --limit"
     ["refinery status"]="--help --json"
 )
 

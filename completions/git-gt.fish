@@ -118,9 +118,9 @@ complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
 complete -c git-gt-init -n 'true' -l uninstall
-complete -c git-gt-refinery -f -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run status' -a 'enqueue list log pause radar reject resume retry run status'
-complete -c git-gt-refinery -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run status' -l help
-complete -c git -f -n '__fish_seen_subcommand_from gt-refinery' -a 'enqueue list log pause radar reject resume retry run status'
+complete -c git-gt-refinery -f -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run show status' -a 'enqueue list log pause radar reject resume retry run show status'
+complete -c git-gt-refinery -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run show status' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-refinery' -a 'enqueue list log pause radar reject resume retry run show status'
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l actor
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l bead
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l help
@@ -159,6 +159,9 @@ complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l foreground
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l help
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l json
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l target
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l limit
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l help
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l json
 complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-done gt-init gt-refinery'

@@ -141,6 +141,12 @@ def test_one_bad_among_eight_is_isolated(repo: Repo) -> None:
     b = last_batch(repo)
     assert [c["mr"] for c in b["bisection"]["culprits"]] == [mrs(repo)["m5"]["id"]]
     assert b["bisection"]["culprits"][0]["observations"] >= 2
+    shown = repo.gt("refinery", "show", mrs(repo)["m5"]["id"], "--json").json()
+    assert shown["mr"]["state"] == "rejected"
+    assert shown["last_failure"]["gate"]["exit"] == 1
+    assert "found BAD" in shown["last_failure"]["gate"]["log"]
+    assert "found BAD" in repo.gt("refinery", "show", mrs(repo)["m5"]["id"]).out
+    assert repo.gt("refinery", "show", "gt-nope", check=False).code == 3
 
 
 def test_two_bad_are_isolated(repo: Repo) -> None:
@@ -354,7 +360,9 @@ def test_a_second_run_exits_at_once(repo: Repo, tmp_path: Path) -> None:
         t0 = time.time()
         second = repo.gt("refinery", "run", "--foreground")
         assert "already running" in second.out and time.time() - t0 < 2
-        assert repo.gt("refinery", "status", "--json").json()["running"] is True
+        st = repo.gt("refinery", "status", "--json").json()
+        assert st["running"] is True and st["current"]["members"] == [mrs(repo)["w"]["id"]]
+        assert "now: batch" in repo.gt("refinery", "status").out
     finally:
         proc.wait(timeout=30)
     assert mrs(repo)["w"]["state"] == "landed"

@@ -197,6 +197,51 @@ def list_cmd(show_all: bool, states: tuple[str, ...], as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("mr_id", metavar="MR")
+@click.option("--limit", "-n", type=int, default=10, show_default=True,
+              help="Batches to show it in.")
+@json_option
+def show(mr_id: str, limit: int, as_json: bool) -> None:
+    """One merge request: its state, the batches it was in, and its last gate failure."""
+    from git_gastown.refinery.ledger import Ledger
+    from git_gastown.refinery.queue import Queue
+
+    c = ctx()
+    mr = Queue(c.rig).get(mr_id)
+    batches = [b for b in Ledger(c.rig.repo).records(limit * 20)
+               if any(m["id"] == mr.id for m in b["members"])][:limit]
+    failure = None
+    for b in batches:
+        for r in reversed(b["runs"]):
+            if mr.id in r["members"] and r["result"] == "fail":
+                gate = next((g for g in r["gates"] if g["exit"] != 0), None)
+                failure = {"batch": b["id"], "run": r["n"], "candidate": r["candidate"],
+                           "members": r["members"], "gate": gate}
+                break
+        if failure:
+            break
+    if as_json:
+        emit_json({"mr": mr.to_json(), "batches": [
+            {"id": b["id"], "started_at": b["started_at"], "summary": b["summary"],
+             "runs": sum(1 for r in b["runs"] if mr.id in r["members"])} for b in batches],
+            "last_failure": failure})
+        return
+    click.echo(_mr_line(mr))
+    click.echo(f"  {mr.branch} -> {mr.target}; queued {mr.enqueued_at} by {mr.enqueued_by}"
+               + (f"; hook {mr.hook}" if mr.hook else "")
+               + (f"; beads {', '.join(mr.beads)}" if mr.beads else ""))
+    for b in batches:
+        n = sum(1 for r in b["runs"] if mr.id in r["members"])
+        click.echo(f"  batch {b['id']}: in {n} run(s); {b['summary']}")
+    if failure and failure["gate"]:
+        g = failure["gate"]
+        click.echo(f"  last failure: run {failure['run']} of {failure['batch']} "
+                   f"({len(failure['members'])} MR(s)): $ {g['command']} -> exit {g['exit']}")
+        for line in g["log"].rstrip().splitlines()[-15:]:
+            click.echo(f"    {line}")
+
+
+@cli.command()
 @json_option
 def status(as_json: bool) -> None:
     """Whether a run is going, the queue, the batch size, the last batch, waiting worktrees."""
@@ -216,11 +261,13 @@ def status(as_json: bool) -> None:
     state = ledger.state()
     last = ledger.records(1)
     live = runner.running(repo)
+    current = runner.current(repo) if live else None
     waiting = [{"path": k, **v} for k, v in sorted(read_sync_state(c.rig).items())]
     data = {
         "target": cfg.target, "gates": list(cfg.gates), "gates_from": cfg.source,
         "timeout": cfg.timeout, "max_batch": cfg.max_batch, "push": cfg.push,
         "running": live is not None, "pid": (live or {}).get("pid", 0),
+        "current": current,
         "paused": is_paused(repo), "counts": counts,
         "ready": [m.id for m in queue.ready(cfg.target)],
         "batch_size": state.size(cfg.max_batch), "tuning": state.to_json(),
@@ -236,6 +283,10 @@ def status(as_json: bool) -> None:
                f" of {cfg.max_batch}" + ("; push mode" if cfg.push else ""))
     gates = "; ".join(cfg.gates) if cfg.gates else "(none: MRs land after the conflict check)"
     click.echo(f"gates from {cfg.source}: {gates}")
+    if current:
+        click.echo(f"now: batch {current['batch']} run {current['run']} (depth "
+                   f"{current['depth']}) testing {', '.join(current['members'])} since "
+                   f"{current['since']}")
     click.echo("queue: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     if last:
         b = last[0]

@@ -314,6 +314,7 @@ class Refinery:
                  "GT_BRANCHES": " ".join(m.branch for m in members)}
         self.log(f"  run {len(self.rec['runs']) + 1}: {len(members)} MR(s) "
                  f"{cand.commit[:12]} (depth {depth})")
+        self.write_current(members, cand.commit, depth)
         result = run_gates(self.repo, cand.commit, self.cfg.gates, self.cfg.timeout, extra,
                            self.repo.gt_dir / "logs" / "gates")
         self.rec["runs"].append({
@@ -422,6 +423,18 @@ class Refinery:
         if members:
             self.queue.set_many(members, "refinery", state="queued")
             self.notes.add(f"{', '.join(_ids(members))}: {why}")
+
+    def write_current(self, members: list[MR], candidate: str, depth: int) -> None:
+        """What the run is doing now, for `status` (runtime only, never shared)."""
+        import json
+
+        data = {"batch": self.rec["id"], "run": len(self.rec["runs"]) + 1, "depth": depth,
+                "members": _ids(members), "candidate": candidate, "since": _now(),
+                "landed": list(self.rec["landed"]), "rejected": list(self.rec["rejected"])}
+        path = self.repo.runtime_path("refinery", "current.json")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
 
     def signature(self, members: list[MR]) -> dict[str, Any]:
         """The failure a flake verdict forgave: base, candidate, gate and exit code."""

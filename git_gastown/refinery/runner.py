@@ -62,6 +62,15 @@ def running(repo: Repo) -> dict[str, Any] | None:
     return data if pid_alive(int(data.get("pid", 0))) else {"pid": 0, "started_at": ""}
 
 
+def current(repo: Repo) -> dict[str, Any] | None:
+    """The batch and gate run in progress, as the live run last wrote it."""
+    try:
+        data: dict[str, Any] = json.loads((repo.gt_dir / "refinery" / "current.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data
+
+
 def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunReport | None:
     """Drain the queue; None when another run holds the lock (it will see our work).
 
@@ -84,6 +93,8 @@ def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunRepor
                     break
             with contextlib.suppress(FileNotFoundError):
                 info_path(rig.repo).unlink()
+            with contextlib.suppress(FileNotFoundError):
+                (rig.repo.gt_dir / "refinery" / "current.json").unlink()
         if total.stopped or is_paused(rig.repo) is not None:
             return total
         if not _waiting(rig, target):
