@@ -531,6 +531,8 @@ def history(bead_id: str, as_json: bool) -> None:
         value = ch.value
         if ch.section in ("labels", "deps"):
             value = "added" if value else "removed"
+        elif value is None:
+            value = "(cleared)"
         mark = "" if ch.current else style("  (superseded)", fg="bright_black")
         click.echo(f"{ch.time}  {ch.actor}  {what} = {value!s}{mark}  [{ch.commit[:8]}]")
 
