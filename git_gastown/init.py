@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -177,10 +178,8 @@ def uninstall(repo: Repo) -> dict[str, Any]:
     for remote, specs in manifest.get("refspecs", {}).items():
         for spec in specs:
             repo.config_unset(f"remote.{remote}.fetch", "^" + _regex_escape(spec) + "$")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         _manifest_path(repo).unlink()
-    except FileNotFoundError:
-        pass
     return {"hooks": restored, "refspecs_removed": sorted(manifest.get("refspecs", {}))}
 
 

@@ -55,7 +55,8 @@ def cli(prefix: str | None, no_remote_refspecs: bool, uninstall: bool, actor: st
     for remote in report.remotes:
         click.echo(f"remote {remote}: fetch carries refs/gt/*")
     if report.created:
-        click.echo(f"next: git gt-bead create 'My first task'   (ids look like {report.prefix}-a3f8k)")
+        click.echo(f"next: git gt-bead create 'My first task'"
+                   f"   (ids look like {report.prefix}-a3f8k)")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-init") -> int:
