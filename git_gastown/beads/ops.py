@@ -153,8 +153,8 @@ class Beads:
     def dep_add(self, bead_id: str, kind: str, target: str, actor: str) -> model.Bead:
         def apply(tx: Tx) -> Doc:
             doc = tx.require(bead_id)
-            self._add_dep(tx, doc, kind, target)
-            tx.put(doc)
+            if self._add_dep(tx, doc, kind, target):
+                tx.put(doc)
             return doc
 
         return model.flatten(self.store.transact("dep-add", actor, apply))
@@ -172,7 +172,8 @@ class Beads:
 
         return model.flatten(self.store.transact("dep-rm", actor, apply))
 
-    def _add_dep(self, tx: Tx, doc: Doc, kind: str, target: str, new_bead: bool = False) -> None:
+    def _add_dep(self, tx: Tx, doc: Doc, kind: str, target: str, new_bead: bool = False) -> bool:
+        """Add one dependency after the checks; return whether the bead changed."""
         kind = model.check_dep_type(kind)
         ids.check_id(target)
         bead_id = doc["id"]
@@ -198,7 +199,9 @@ class Beads:
                     f"adding {bead_id} {kind} {target} would make a cycle: {cycle}",
                     hint="remove one of those dependencies first",
                 )
-        tx.writer(doc).member("deps", f"{kind}:{target}", True)
+        w = tx.writer(doc)
+        w.member("deps", f"{kind}:{target}", True)
+        return w.changed
 
     # -- import / export ---------------------------------------------------------------
 

@@ -212,6 +212,7 @@ def update(bead_id: str, title: str | None, description: str | None, kind: str |
 def close(bead_ids: tuple[str, ...], reason: str, actor: str | None, as_json: bool) -> None:
     """Close beads."""
     c = ctx()
+    _require_all(c, bead_ids)
     done = [c.beads.close(b, c.actor(actor), reason) for b in bead_ids]
     _report_each(done, "closed", as_json)
 
@@ -223,6 +224,7 @@ def close(bead_ids: tuple[str, ...], reason: str, actor: str | None, as_json: bo
 def reopen(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Reopen closed beads (status open)."""
     c = ctx()
+    _require_all(c, bead_ids)
     done = [c.beads.reopen(b, c.actor(actor)) for b in bead_ids]
     _report_each(done, "reopened", as_json)
 
@@ -234,8 +236,18 @@ def reopen(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
 def delete(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Delete beads: a tombstone that syncs, never a vanished file."""
     c = ctx()
+    _require_all(c, bead_ids)
     done = [c.beads.delete(b, c.actor(actor)) for b in bead_ids]
     _report_each(done, "deleted", as_json)
+
+
+def _require_all(c: Ctx, bead_ids: Sequence[str]) -> None:
+    """Refuse the whole command before its first write if any id is unknown."""
+    cache = c.beads.cache()
+    for bid in bead_ids:
+        b = cache.get(bid)
+        if b is None or b["deleted"]:
+            raise c.rig.store.not_found(bid)
 
 
 def _report_each(beads: list[Any], verb: str, as_json: bool) -> None:
