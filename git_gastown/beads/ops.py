@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,7 +145,7 @@ class Beads:
 
         def apply(tx: Tx) -> Doc:
             doc = tx.require(bead_id)
-            tx.writer(doc).comment("c-" + ids.token(8), tx.actor, text)
+            tx.writer(doc).comment(_comment_id(), tx.actor, text)
             tx.put(doc)
             return doc
 
@@ -266,6 +267,17 @@ class Beads:
         return counts
 
 
+def _comment_id() -> str:
+    """A random comment id that sorts by creation time, so comments made within one
+    second (the resolution of created_at) still list in the order they were made."""
+    ms = time.time_ns() // 1_000_000
+    stamp = ""
+    while ms:
+        ms, digit = divmod(ms, 36)
+        stamp = ids.ALPHABET[digit] + stamp
+    return f"c-{stamp.rjust(9, '0')}{ids.token(5)}"
+
+
 def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None:
     was_closed = doc["fields"].get("status", {}).get("v") == "closed"
     for key, value in changes.items():
@@ -370,6 +382,9 @@ _BEADS_STATUS = {
     "open": "open", "in_progress": "in_progress", "blocked": "blocked", "closed": "closed",
     "deferred": "deferred", "hooked": "hooked", "pinned": "open", "tombstone": "closed",
 }
+# Beads' role and rig beads describe agents (never work to pick up); other types we lack
+# (gate, event, ...) become tasks, which someone must then resolve by hand.
+_BEADS_TYPE = {"role": "agent", "rig": "agent"}
 _BEADS_DEP = {
     "blocks": "blocks", "conditional-blocks": "blocks", "waits-for": "blocks",
     "parent-child": "parent-child", "related": "related", "discovered-from": "discovered-from",
@@ -434,7 +449,7 @@ def normalize_record(obj: Mapping[str, Any]) -> dict[str, Any]:
     if kind in model.TYPES:
         fields["type"] = kind
     elif kind:
-        fields["type"] = "task"
+        fields["type"] = _BEADS_TYPE.get(str(kind), "task")
         fields["beads_type"] = str(kind)
     status = str(obj.get("status") or "open")
     fields["status"] = _BEADS_STATUS.get(status, "open")
@@ -453,7 +468,9 @@ def normalize_record(obj: Mapping[str, Any]) -> dict[str, Any]:
                          ("closed_at", "closed_at"), ("created_by", "created_by"),
                          ("acceptance", "acceptance_criteria" if is_beads else "acceptance")):
         value = obj.get(theirs)
-        if isinstance(value, str) and value:
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{theirs} must be text, not {type(value).__name__}")
+        if value:
             fields[ours] = rfc3339_utc(value, theirs) if ours in _TIME_KEYS else value
     updated = obj.get("updated_at")
     when = rfc3339_utc(updated, "updated_at") if isinstance(updated, str) and updated else None

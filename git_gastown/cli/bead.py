@@ -566,8 +566,12 @@ def export(output: str | None) -> None:
     lines = [json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n"
              for b in ctx().beads.export()]
     if output:
-        with open(output, "w") as fh:
-            fh.writelines(lines)
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.writelines(lines)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}",
+                             hint="give a writable file path") from exc
     else:
         sys.stdout.writelines(lines)
 
