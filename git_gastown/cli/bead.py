@@ -24,6 +24,49 @@ STATUS_HELP = "open|in_progress|hooked|blocked|deferred|closed"
 DEP_HELP = "blocks|parent-child|related|discovered-from|tracks"
 
 
+# Extra sections of git-gt-bead(1) (rendered by git_gastown.manpage).
+MAN_SECTIONS = (
+    ("Examples", """\
+Create work, see what is ready, take it atomically, finish it:
+
+    git gt-bead create "Fix login" -p 1 -l bug          # prints gt-a3f8k
+    git gt-bead create "Add tests" --dep blocks:gt-a3f8k
+    git gt-bead ready
+    git gt-bead ready --claim --actor agent-1
+    git gt-bead close gt-a3f8k --reason "fixed in 4c1d2e0"
+    git gt-bead history gt-a3f8k
+
+Script against it: every read command takes --json.
+
+    git gt-bead list --status open --label bug --json
+    git gt-bead show gt-a3f8k --json
+
+Move over from Beads (bd): its issues.jsonl imports in one commit, and importing it again
+changes nothing.
+
+    git gt-bead import .beads/issues.jsonl
+"""),
+    ("Storage", """\
+Every change is one commit on refs/gt/beads (see `git log refs/gt/beads`), whose tree
+holds one JSON file per bead. Every field carries its own version stamp, so two clones
+that changed the same bead merge without conflicts. Deleting leaves a tombstone, never a
+vanished file. Reads answer from a cache under the repository's gt/ directory that is
+checked against refs/gt/beads on every call; deleting it loses nothing.
+
+Writers on one machine are serialized by a file lock that the kernel releases when its
+holder dies, and the ref update is a compare-and-swap: 30 agents writing at once lose
+nothing, and two agents never claim the same bead.
+"""),
+    ("JSON", """\
+With --json, read commands print objects and arrays with stable field names (documented
+in docs/json.md), and errors are one JSON object on standard error:
+
+    {"error": {"code": "not_found", "message": "no bead gt-zzzzz",
+               "hint": "did you mean gt-a3f8k?", "exit": 3}}
+"""),
+)
+
+
 class Ctx:
     """The opened rig, made on first use so `--help` never touches git."""
 
