@@ -143,3 +143,25 @@ def test_git_help_opens_the_page(repo: Repo, tmp_path: Path) -> None:
     assert "GIT-GT-INIT(1)" in out and "--no-remote-refspecs" in out.replace("‐", "-")
     out = repo.run("git", "gt", "--help", env=env).out
     assert "GIT-GT(1)" in out
+
+
+@pytest.mark.skipif(not HAS_MAN, reason="man is not installed")
+def test_install_layout_is_found_without_manpath(repo: Repo, tmp_path: Path) -> None:
+    """install.sh puts commands in PREFIX/bin and pages in PREFIX/share/man/man1: man finds
+    the pages from PATH alone, as it does for ~/.local."""
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "share" / "man" / "man1").mkdir(parents=True)
+    for page in MAN.glob("git-gt*.1"):
+        shutil.copy(page, prefix / "share" / "man" / "man1")
+    for family in FAMILIES:
+        exe = shutil.which(f"git-gt-{family}", path=repo.env["PATH"])
+        assert exe
+        (prefix / "bin" / f"git-gt-{family}").symlink_to(exe)
+    env = {k: v for k, v in repo.env.items() if k != "MANPATH"}
+    env.update(PATH=f"{prefix / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin", MANPAGER="cat",
+               PAGER="cat", MANWIDTH="80")
+    for family in FAMILIES:
+        where = repo.run("man", "-w", f"git-gt-{family}", env=env).out.strip()
+        assert where == str(prefix / "share" / "man" / "man1" / f"git-gt-{family}.1")
+    assert "GIT-GT-BEAD(1)" in repo.run("git", "gt-bead", "--help", env=env).out
