@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -74,3 +75,24 @@ def test_every_json_command_of_bead_is_documented() -> None:
     takes_json = {" ".join(node.path) for node in walk(cli, "git gt-bead")
                   if any("--json" in getattr(p, "opts", ()) for p in node.command.params)}
     assert takes_json <= documented
+
+
+def test_every_family_with_json_has_a_section() -> None:
+    from git_gastown.cli.main import FAMILIES
+    from git_gastown.manpage import walk
+
+    for family, (module, _) in FAMILIES.items():
+        cli = importlib.import_module(module).cli
+        if any(any("--json" in getattr(p, "opts", ()) for p in node.command.params)
+               for node in walk(cli, f"git gt-{family}")):
+            assert f"\n## git gt-{family}\n" in DOC, f"docs/json.md: add ## git gt-{family}"
+
+
+def test_doctor_fields_are_documented(repo: Repo) -> None:
+    r = repo.gt("doctor", "--json", check=False)
+    findings = json.loads(r.out)
+    assert findings and all(set(f) == tables_after("git gt-doctor")[0] for f in findings)
+    documented = re.search(r"`check` \| string \| what was checked: (.*) \|", DOC)
+    assert documented
+    assert {f["check"] for f in findings} <= set(re.findall(r"`([a-z-]+)`",
+                                                            documented.group(1)))
