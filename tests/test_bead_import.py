@@ -220,6 +220,9 @@ def test_imported_beads_work_like_ours(imported: Repo) -> None:
     assert imported.bead("dep", "cycles").out == "no cycles\n"
     r = imported.bead("show", "bd-k1l2", check=False)
     assert r.code == 3 and "was deleted" in r.err
+    shown = imported.bead("show", "bd-o5p6").out
+    assert '  metadata: {"model": "sonnet", "rig": "auth"}' in shown  # JSON, not Python
+    assert "  beads_type: role" in shown
 
 
 def test_beads_reimport_is_idempotent(imported: Repo) -> None:
@@ -276,3 +279,24 @@ def test_a_malformed_line_is_refused_with_its_number(repo: Repo, tmp_path: Path,
     r = repo.bead("import", str(path), "--json", check=False)
     err = json.loads(r.err)["error"]
     assert (err["code"], err["exit"]) == ("usage", 2) and err["message"].startswith("line 8")
+
+
+def test_unusual_text_survives_the_round_trip(repo: Repo, tmp_path: Path,
+                                              env: dict[str, str]) -> None:
+    text = "line\u2028sep\x85nel\ttab \u00e9\U0001f600 \"quoted\" \\ back"
+    bead_id = repo.create("unicode \u00e9\U0001f600", "-d", text, "--field", f"k={text}")
+    repo.bead("comment", bead_id, text)
+    out = repo.bead("export").out
+    fresh = make_repo(tmp_path / "fresh", env)
+    (tmp_path / "x.jsonl").write_bytes(b"\xef\xbb\xbf" + out.replace("\n", "\r\n").encode())
+    fresh.bead("import", str(tmp_path / "x.jsonl"))  # with a BOM and CRLF line ends
+    assert fresh.bead("export").out == out
+    b = fresh.show(bead_id)
+    assert b["description"] == text and b["fields"] == {"k": text}
+    assert b["comments"][0]["text"] == text
+
+
+def test_import_refuses_binary(repo: Repo, tmp_path: Path) -> None:
+    (tmp_path / "bin").write_bytes(b'{"id": "gt-aaaaa"}\n\xff\xfe\n')
+    r = repo.bead("import", str(tmp_path / "bin"), check=False)
+    assert r.code == 2 and "is not UTF-8 text" in r.err

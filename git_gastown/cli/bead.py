@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -136,7 +137,8 @@ def _show(b: dict[str, Any], blockers: list[dict[str, str]]) -> str:
             out.append(f"\n{key.capitalize()}:\n" + "\n".join("  " + ln
                                                              for ln in b[key].splitlines()))
     for key, value in sorted(b["fields"].items()):
-        out.append(f"  {key}: {value}")
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        out.append(f"  {key}: {shown}")
     if b["comments"]:
         out.append("\nComments:")
         for c in b["comments"]:
@@ -604,8 +606,6 @@ def history(bead_id: str, as_json: bool) -> None:
               help="Write to FILE instead of standard output.")
 def export(output: str | None) -> None:
     """Write every bead (tombstones included) as JSONL, one bead a line, sorted by id."""
-    import json
-
     lines = [json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n"
              for b in ctx().beads.export()]
     if output:
@@ -627,13 +627,21 @@ def import_(file: str, actor: str | None, as_json: bool) -> None:
     """Import JSONL (`-` for stdin): ours, or the issues.jsonl of Beads (bd); one commit."""
     c = ctx()
     if file == "-":
-        lines = sys.stdin.read().splitlines()
+        data = sys.stdin.buffer.read()
     else:
         try:
-            with open(file, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
+            with open(file, "rb") as fh:
+                data = fh.read()
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{file} is not UTF-8 text (byte {exc.start})",
+                         hint="export the issues as JSONL in UTF-8") from exc
+    # Split on newlines only: str.splitlines() would also cut at U+2028 or U+0085, which
+    # JSON leaves unescaped inside strings.
+    lines = text.split("\n")
     counts = c.beads.import_lines(lines, c.actor(actor))
     if as_json:
         emit_json(counts)
