@@ -191,7 +191,7 @@ def render_family(family: str, module_name: str, summary: str,
     command: click.Command = module.cli
     name = f"git-gt-{family}"
     nodes = list(walk(command, f"git gt-{family}"))
-    root, subs = nodes[0], [n for n in nodes[1:]]
+    root, subs = nodes[0], nodes[1:]
     leaves = [n for n in subs if not isinstance(n.command, click.Group)]
     out = _header(name, summary)
 
@@ -218,8 +218,6 @@ def render_family(family: str, module_name: str, summary: str,
                     f"\\fB{esc(node.ctx.command_path)}\\fR "
                     f"{esc(' '.join(node.command.collect_usage_pieces(node.ctx)))}".rstrip()]
             out += paragraphs(_doc(node.command))
-            if isinstance(node.command, click.Group):
-                continue
             opts = _options(node)
             if opts:
                 out += [".PP", "Options:", ".RS 4", *opts, ".RE"]

@@ -165,3 +165,78 @@ def test_install_layout_is_found_without_manpath(repo: Repo, tmp_path: Path) -> 
         where = repo.run("man", "-w", f"git-gt-{family}", env=env).out.strip()
         assert where == str(prefix / "share" / "man" / "man1" / f"git-gt-{family}.1")
     assert "GIT-GT-BEAD(1)" in repo.run("git", "gt-bead", "--help", env=env).out
+
+
+FAKE_FAMILY = '''
+import click
+
+MAN_SECTIONS = (("Examples", """\\
+Lines starting with a dot or a quote are escaped:
+
+    .hidden-looking command --flag
+    'quoted' \\\\backslash
+
+.not a request either
+"""),)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--verbose", is_flag=True, help="Say more.")
+def cli(verbose):
+    """A fake family with `code` and a-hyphen.
+
+    \\b
+    kept   as
+      written
+    """
+
+
+@cli.command()
+@click.argument("thing")
+@click.option("-k", "--kind", type=click.Choice(["a", "b"]), default="a", show_default=True,
+              help="a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q|r|s|t|u|v|w|x|y|z|aa|bb|cc|dd|ee|ff")
+def make(thing, kind):
+    """Make THING."""
+
+
+@cli.group()
+@click.option("--deep", help="A group option.")
+def sub(deep):
+    """A nested group."""
+
+
+@sub.command("leaf")
+def leaf():
+    """A leaf."""
+
+
+@cli.command(hidden=True)
+def secret():
+    """Not shown."""
+'''
+
+
+def test_generator_escapes_and_covers_a_whole_tree(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fake_gt_family.py").write_text(FAKE_FAMILY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    page = manpage.render_family("fake", "fake_gt_family", "a fake family", ["fake"])
+    assert '.TH "GIT\\-GT\\-FAKE" "1"' in page
+    assert "\\fBgit gt\\-fake make\\fR [OPTIONS] THING" in page
+    assert "\\fBgit gt\\-fake sub leaf\\fR [OPTIONS]" in page
+    assert "secret" not in page  # hidden commands stay hidden
+    assert "\\fB\\-\\-verbose\\fR" in page and "\\fB\\-\\-deep TEXT\\fR" in page
+    assert ".nf\nkept   as\n  written\n.fi" in page  # \b blocks are not refilled
+    assert "A fake family with \\fBcode\\fR and a\\-hyphen." in page
+    assert "\\&.hidden\\-looking command \\-\\-flag" in page
+    assert "\\&'quoted' \\ebackslash" in page
+    assert "\\&.not a request either" in page
+    assert "[default: a]" in page
+    if HAS_MAN:
+        path = tmp_path / "git-gt-fake.1"
+        path.write_text(page)
+        proc = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", str(path)],
+                              env=dict(os.environ, MANWIDTH="80"), capture_output=True,
+                              text=True)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert ".hidden-looking command --flag" in proc.stdout.replace("\u2010", "-")
