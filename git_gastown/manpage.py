@@ -5,8 +5,9 @@
     python -m git_gastown.manpage --check            exit 1 if any page is missing or stale
 
 A family's module (FAMILIES in git_gastown/cli/main.py) may define MAN_SECTIONS, a tuple
-of (title, text) pairs added after the commands (EXAMPLES, FILES, ...). In any text, an
-indented line is shown verbatim and `backticks` render bold.
+of (title, text) pairs added after the commands (EXAMPLES, FILES, ...). In plain text,
+blank lines separate paragraphs, indented blocks are shown verbatim and `backticks` render
+bold; a text that starts with a roff request (".TP", ".PP", ...) is used as it is.
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ def paragraphs(text: str) -> list[str]:
         else:
             out += [".PP", _line(" ".join(ln.strip() for ln in lines))]
     return out
+
+
+def section_body(text: str) -> list[str]:
+    """An extra section: plain text (see paragraphs), or roff kept as it is when the text
+    starts with a request (a line beginning with '.'), e.g. for .TP definition lists."""
+    if text.lstrip().startswith("."):
+        return text.strip("\n").splitlines()
+    return paragraphs(text)
 
 
 def _tp(term: str, body: str) -> list[str]:
@@ -222,7 +231,7 @@ def render_family(family: str, module_name: str, summary: str,
             if opts:
                 out += [".PP", "Options:", ".RS 4", *opts, ".RE"]
     for title, text in getattr(module, "MAN_SECTIONS", ()):
-        out += [f".SH {esc(title.upper())}", *paragraphs(text)]
+        out += [f".SH {esc(title.upper())}", *section_body(text)]
     out += _exit_status() + _environment(command) + _see_also(name, families)
     return "\n".join(out) + "\n"
 

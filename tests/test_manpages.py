@@ -177,7 +177,11 @@ Lines starting with a dot or a quote are escaped:
     'quoted' \\\\backslash
 
 .not a request either
-"""),)
+"""), ("Raw roff", """\
+.TP
+.B GT_FAKE
+A definition list, written in roff.
+"""))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -232,6 +236,7 @@ def test_generator_escapes_and_covers_a_whole_tree(tmp_path: Path,
     assert "\\&'quoted' \\ebackslash" in page
     assert "\\&.not a request either" in page
     assert "[default: a]" in page
+    assert '.SH RAW ROFF\n.TP\n.B GT_FAKE\nA definition list, written in roff.\n' in page
     if HAS_MAN:
         path = tmp_path / "git-gt-fake.1"
         path.write_text(page)
