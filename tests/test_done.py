@@ -56,6 +56,9 @@ def test_done_commits_leftovers_but_never_an_unstaged_deletion(repo: Repo,
     (path / "README.md").unlink()  # deleted, not staged: must not be committed
     r = done(repo, path, "--no-run", "--json", "--note", "all yours")
     data = r.json()
+    from test_json_doc import tables_after
+
+    assert set(data) == tables_after("`git gt-done --json`")[0]
     assert data["committed"] and data["enqueued"] == "queued"
     assert data["mr"]["hook"] == "alpha" and data["mr"]["beads"] == [work]
     tree = in_hook(repo, path, "git", "ls-tree", "--name-only", "HEAD").out.split()

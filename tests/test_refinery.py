@@ -578,3 +578,18 @@ def test_mrs_for_another_target_land_there_with_that_targets_gates(repo: Repo,
     assert report["landed"] == 2
     assert repo.run("git", "cat-file", "-e", "release:fix.txt", check=False).code == 0
     assert not on_main(repo, "fix.txt") and on_main(repo, "feat.txt")
+
+
+def test_json_outputs_match_docs_json(repo: Repo) -> None:
+    from test_json_doc import tables_after
+
+    setup_gates(repo, "true")
+    branch(repo, "w", "w\n")
+    enq = enqueue(repo, "w")
+    mr_fields = tables_after("Merge request object")[0]
+    assert set(enq["mr"]) == mr_fields
+    run(repo)
+    assert set(repo.gt("refinery", "list", "--all", "--json").json()[0]) == mr_fields
+    assert set(repo.gt("refinery", "status", "--json").json()) == \
+        tables_after("`status --json`")[0]
+    assert set(last_batch(repo)) == tables_after("`log --json`: batch records")[0]
