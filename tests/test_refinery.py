@@ -593,3 +593,21 @@ def test_json_outputs_match_docs_json(repo: Repo) -> None:
     assert set(repo.gt("refinery", "status", "--json").json()) == \
         tables_after("`status --json`")[0]
     assert set(last_batch(repo)) == tables_after("`log --json`: batch records")[0]
+
+
+def test_autostart_off_queues_without_running(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    repo.git("config", "gt.refinery.autostart", "false")
+    branch(repo, "w", "w\n")
+    out = repo.gt("refinery", "enqueue", "w", "--json").json()
+    assert out["refinery_pid"] is None
+    time.sleep(0.5)
+    assert mrs(repo)["w"]["state"] == "queued"
+    st = repo.gt("refinery", "status", "--json").json()
+    assert st["autostart"] is False and st["running"] is False
+    started = repo.gt("refinery", "run", "--json").json()  # an explicit run still starts
+    assert started["started"] is True
+    deadline = time.time() + 30
+    while time.time() < deadline and mrs(repo)["w"]["state"] != "landed":
+        time.sleep(0.2)
+    assert mrs(repo)["w"]["state"] == "landed"

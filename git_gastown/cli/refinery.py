@@ -57,8 +57,10 @@ def cli() -> None:
         target = "main"                       # default: the repo's default branch
 
     git config gt.refinery.<key> overrides a key locally; gt.refinery.push = true pushes
-    each landing to the remote (gt.refinery.remote, default origin). Exit codes: 0 ok,
-    1 failure, 2 bad usage, 3 not found, 4 refused by the current state.
+    each landing to the remote (gt.refinery.remote, default origin); gt.refinery.autostart
+    = false stops enqueue and git gt-done from starting runs (run them yourself, or from
+    cron). Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 refused by the current
+    state.
     """
 
 
@@ -81,7 +83,8 @@ def enqueue(branch: str, priority: int, hotfix: bool, beads: tuple[str, ...],
     """Queue BRANCH at its current tip (idempotent per branch and commit).
 
     A branch already queued at an older commit moves to the new tip. The Refinery is
-    started in the background unless --no-run is given or the queue is paused.
+    started in the background unless --no-run is given, the queue is paused, or
+    gt.refinery.autostart is false.
     """
     from git_gastown.refinery import hooks, runner
     from git_gastown.refinery.queue import Queue
@@ -123,7 +126,7 @@ def run_cmd(foreground: bool, target: str | None, as_json: bool) -> None:
     if not foreground:
         _config(target)  # fail here, not in the log, on bad settings
         live = runner.running(c.rig.repo)
-        pid = None if live else runner.kick(c.rig.repo)
+        pid = None if live else runner.kick(c.rig.repo, explicit=True)
         if as_json:
             emit_json({"started": pid is not None, "pid": pid or (live or {}).get("pid", 0),
                        "log": str(runner.log_path(c.rig.repo))})
@@ -269,6 +272,7 @@ def status(as_json: bool) -> None:
         "running": live is not None, "pid": (live or {}).get("pid", 0),
         "current": current,
         "paused": is_paused(repo), "counts": counts,
+        "autostart": repo.config_bool("gt.refinery.autostart", True),
         "ready": [m.id for m in queue.ready(cfg.target)],
         "batch_size": state.size(cfg.max_batch), "tuning": state.to_json(),
         "last_batch": last[0] if last else None, "worktrees_waiting": waiting,

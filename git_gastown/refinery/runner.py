@@ -126,12 +126,16 @@ def _merge(total: RunReport, part: RunReport) -> None:
     total.stopped = part.stopped or total.stopped
 
 
-def kick(repo: Repo) -> int | None:
+def kick(repo: Repo, *, explicit: bool = False) -> int | None:
     """Start a detached run unless one is running (that one re-checks the queue on exit).
 
+    Automatic kicks (enqueue, git gt-done, post-merge) are skipped when
+    gt.refinery.autostart is false; EXPLICIT ones (`git gt-refinery run`) are not.
     Returns the new process id, or None when none was needed.
     """
     if is_paused(repo) is not None:
+        return None
+    if not explicit and not repo.config_bool("gt.refinery.autostart", True):
         return None
     with _try_lock(repo) as got:
         if not got:
