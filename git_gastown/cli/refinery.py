@@ -58,9 +58,9 @@ def cli() -> None:
 
     git config gt.refinery.<key> overrides a key locally; gt.refinery.push = true pushes
     each landing to the remote (gt.refinery.remote, default origin); gt.refinery.autostart
-    = false stops enqueue and git gt-done from starting runs (run them yourself, or from
-    cron). Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 refused by the current
-    state.
+    = false stops enqueue, git gt-done, post-merge and the Deacon from starting runs (start
+    them with git gt-refinery run). Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found,
+    4 refused by the current state.
     """
 
 
