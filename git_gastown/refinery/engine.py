@@ -100,6 +100,10 @@ class Refinery:
             report.rejected += len(rec["rejected"])
             report.conflicts += len(rec["conflicts"])
             report.runs += len(rec["runs"])
+            if not (rec["landed"] or rec["rejected"] or rec["conflicts"]):
+                # Nothing was decided (the target kept moving): stop rather than spin.
+                report.stopped = "no progress: the target kept moving; run again later"
+                break
         self.update_watch()
         return report
 

@@ -22,6 +22,7 @@ from git_gastown.rig import Rig
 from git_gastown.store.refs import pid_alive
 
 LOCK = "refinery"
+MAX_STALLS = 3  # drains in a row that decided nothing before a run gives up
 
 
 def lock_path(repo: Repo) -> Path:
@@ -79,6 +80,7 @@ def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunRepor
     """
     total = RunReport()
     first = True
+    stalls = 0
     while True:
         with _try_lock(rig.repo) as got:
             if not got:
@@ -87,6 +89,7 @@ def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunRepor
             info_path(rig.repo).write_text(json.dumps(
                 {"pid": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime())}))
+            total.stopped = ""
             for cfg in _configs(rig, target):
                 _merge(total, Refinery(rig, cfg, log).drain())
                 if total.stopped:
@@ -95,8 +98,13 @@ def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunRepor
                 info_path(rig.repo).unlink()
             with contextlib.suppress(FileNotFoundError):
                 (rig.repo.gt_dir / "refinery" / "current.json").unlink()
-        if total.stopped or is_paused(rig.repo) is not None:
+        if is_paused(rig.repo) is not None:
             return total
+        if total.stopped.startswith("no progress"):
+            stalls += 1
+            if stalls >= MAX_STALLS:
+                return total  # the Deacon or the next enqueue starts a later run
+            time.sleep(1.0)
         if not _waiting(rig, target):
             return total
 
