@@ -611,3 +611,28 @@ def test_autostart_off_queues_without_running(repo: Repo) -> None:
     while time.time() < deadline and mrs(repo)["w"]["state"] != "landed":
         time.sleep(0.2)
     assert mrs(repo)["w"]["state"] == "landed"
+
+
+def test_sigterm_stops_a_run_cleanly(repo: Repo, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    child = tmp_path / "child.pid"
+    setup_gates(repo, f"touch {started}; sleep 30 & echo $! > {child}; wait")
+    branch(repo, "w", "w\n")
+    enqueue(repo, "w")
+    proc = subprocess.Popen([str(BIN / "git-gt-refinery"), "run", "--foreground"],
+                            cwd=repo.path, env=repo.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while not (started.exists() and child.exists()) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 143
+    pid = int(child.read_text())
+    deadline = time.time() + 5
+    while Path(f"/proc/{pid}").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or \
+        Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # the gate's child is gone
+    assert last_batch(repo)["verdict"] == "aborted"
+    assert repo.gt("refinery", "status", "--json").json()["running"] is False

@@ -144,6 +144,15 @@ def run_cmd(foreground: bool, target: str | None, as_json: bool) -> None:
             click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=False)
             sys.stdout.flush()
 
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        # Unwind like Ctrl-C: the gate's process group is killed, the batch is recorded as
+        # aborted and the lock released; the next run requeues what was under test.
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     report = runner.run(c.rig, log, target)
     if report is None:
         live = runner.running(c.rig.repo) or {}
