@@ -636,3 +636,19 @@ def test_sigterm_stops_a_run_cleanly(repo: Repo, tmp_path: Path) -> None:
         Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # the gate's child is gone
     assert last_batch(repo)["verdict"] == "aborted"
     assert repo.gt("refinery", "status", "--json").json()["running"] is False
+
+
+def test_radar_runs_from_the_rigs_hooks_and_mails_both_owners(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("app.py", "line\n")
+    branch(repo, "gt/gt/alpha", "alpha\n", path="app.py")
+    branch(repo, "gt/gt/beta", "beta\n", path="app.py")
+    (repo.path / ".git" / "gt" / "hooks-due").write_text("watched\n")  # as the Witness does
+    repo.commit_file("other.txt", "x\n")  # any commit in the rig
+    deadline = time.time() + 20
+    mail: list[dict[str, Any]] = []
+    while time.time() < deadline and len(mail) < 2:
+        time.sleep(0.2)
+        mail = [b for b in repo.bead("list", "--type", "message", "--json").json()
+                if b["title"].startswith("Conflict ahead")]
+    assert sorted(m["assignee"] for m in mail) == ["alpha", "beta"]

@@ -440,7 +440,9 @@ def radar(notify: bool, as_json: bool) -> None:
     """Live branches (Hooks' gt/* and queued MRs) whose changes would conflict.
 
     Each pair is checked with git merge-tree (no worktree), and each branch against the
-    target, before anyone is done.
+    target, before anyone is done. In a rig the Witness watches, commits start
+    `radar --notify` in the background at most once a minute, so both polecats of a new
+    overlap get a message.
     """
     from git_gastown.refinery import radar as radar_mod
 

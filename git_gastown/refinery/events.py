@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 
-from git_gastown.git import Repo
+from git_gastown.git import Repo, scrubbed_env
 from git_gastown.refinery import config as config_mod
 from git_gastown.refinery import hooks, runner
 from git_gastown.refinery.books import Books, Notes, sync_checkouts
@@ -13,15 +17,48 @@ from git_gastown.refinery.queue import LIVE, Queue
 from git_gastown.rig import Rig
 from git_gastown.store import refs
 
+RADAR_EVERY = 60.0  # seconds between conflict radar scans started from hooks
+
 
 def post_commit(repo: Repo, args: Sequence[str]) -> None:
-    """A commit with the trailer `Gt-Done: yes` in a Hook's worktree finishes the work."""
+    """A commit with the trailer `Gt-Done: yes` in a Hook's worktree finishes the work;
+    elsewhere (a watched rig's patrol) the conflict radar looks for new overlaps."""
     from git_gastown.refinery.done import finish, has_done_trailer
 
-    if repo.worktree is None or not has_done_trailer(repo):
+    if repo.worktree is None:
+        return
+    if hooks.hook_of_worktree(repo) is None:
+        radar_kick(repo)
+        return
+    if not has_done_trailer(repo):
         return
     rig = Rig.open(repo.worktree)
     finish(rig, hooks.hook_of_worktree(repo) or "agent", commit_left=False)
+
+
+def radar_kick(repo: Repo) -> int | None:
+    """Start `git gt-refinery radar --notify` detached, at most once a minute, when there
+    are Hook branches whose owners could be warned of an overlap."""
+    if not refs.list_refs(repo, "refs/heads/gt/"):
+        return None
+    stamp = repo.runtime_path("refinery", "radar-at")
+    try:
+        if time.time() - stamp.stat().st_mtime < RADAR_EVERY:
+            return None
+    except FileNotFoundError:
+        pass
+    stamp.touch()
+    os.utime(stamp)
+    log = open(repo.runtime_path("logs", "radar.log"), "ab")  # noqa: SIM115 - child's
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "git_gastown.cli.refinery", "radar", "--notify"],
+            cwd=repo.worktree or repo.common_dir, env=scrubbed_env({"GT_HOOKS": "0"}),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    finally:
+        log.close()
+    return proc.pid
 
 
 def post_merge(repo: Repo, args: Sequence[str]) -> None:
