@@ -162,3 +162,15 @@ def test_a_hook_branch_merged_by_hand_closes_its_beads(repo: Repo, tmp_path: Pat
     repo.git("merge", "-q", "--no-ff", "-m", "by hand", "gt/gt/golf")
     bead = repo.show(work)
     assert bead["status"] == "closed" and "merged by hand" in bead["close_reason"]
+
+
+def test_a_landed_branch_is_deleted_once_its_worktree_is_gone(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    path = make_hook(repo, "hotel", [], tmp_path)
+    (path / "h.txt").write_text("h\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    assert repo.git("rev-parse", "--verify", "gt/gt/hotel")  # kept: checked out
+    repo.git("worktree", "remove", "--force", str(path))  # what a Dog does once merged
+    run(repo)
+    assert repo.run("git", "rev-parse", "--verify", "gt/gt/hotel", check=False).code != 0

@@ -84,6 +84,18 @@ class Books:
         for c in check(self.rig.store, ACTOR, beads=bead_ids):
             notes.add(f"convoy {getattr(c, 'id', c)} landed")
 
+    def sweep_branches(self, mrs: list[MR], notes: Notes) -> None:
+        """Delete branches of landed MRs kept earlier because a worktree had them checked
+        out, once that worktree is gone (a Dog pruned the Hook)."""
+        heads = refs.list_refs(self.repo, "refs/heads/")
+        landed = [m for m in mrs if m.state == "landed" and m.target == self.cfg.target
+                  and heads.get(f"refs/heads/{m.branch}") == m.commit]
+        if not landed:
+            return
+        checked_out = {head for _path, head in worktrees(self.rig)}
+        for mr in landed:
+            self.delete_branch(mr, notes, checked_out)
+
     def delete_branch(self, mr: MR, notes: Notes, checked_out: set[str]) -> None:
         """Delete the MR's branch only once its tip is reachable from the target."""
         ref = f"refs/heads/{mr.branch}"

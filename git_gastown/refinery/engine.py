@@ -112,7 +112,9 @@ class Refinery:
         from git_gastown.refinery import hooks
         from git_gastown.refinery.queue import clear_watch, mark_watch
 
-        open_mrs = any(m.state != "landed" for m in self.queue.all())
+        every = self.queue.all()
+        self.books.sweep_branches(every, Notes())
+        open_mrs = any(m.state != "landed" for m in every)
         if open_mrs or hooks.names(self.repo):
             mark_watch(self.repo)
         else:
