@@ -113,6 +113,8 @@ def test_enqueue_errors(repo: Repo) -> None:
     assert r.code == 4 and "no commits" in r.err
     r = repo.gt("refinery", "enqueue", "main", check=False)
     assert r.code == 2 and "target" in r.err
+    r = repo.gt("refinery", "enqueue", check=False)  # the current branch: main
+    assert r.code == 2 and "target" in r.err
     branch(repo, "x", "x\n")
     r = repo.gt("refinery", "enqueue", "x", "--priority", "9", check=False)
     assert r.code == 2

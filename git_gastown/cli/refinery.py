@@ -68,7 +68,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("branch")
+@click.argument("branch", required=False)
 @click.option("--priority", "-p", type=int, default=2, show_default=True,
               help="Lane 0-4; 0 lands first.")
 @click.option("--hotfix", is_flag=True, help="Test alone at the head of the queue.")
@@ -78,19 +78,25 @@ def cli() -> None:
 @click.option("--no-run", is_flag=True, help="Queue only; do not start the Refinery.")
 @actor_option
 @json_option
-def enqueue(branch: str, priority: int, hotfix: bool, beads: tuple[str, ...],
+def enqueue(branch: str | None, priority: int, hotfix: bool, beads: tuple[str, ...],
             target: str | None, no_run: bool, actor: str | None, as_json: bool) -> None:
-    """Queue BRANCH at its current tip (idempotent per branch and commit).
+    """Queue BRANCH (default: the current branch) at its tip; idempotent per branch and commit.
 
     A branch already queued at an older commit moves to the new tip. The Refinery is
     started in the background unless --no-run is given, the queue is paused, or
     gt.refinery.autostart is false.
     """
+    from git_gastown.errors import UsageError
     from git_gastown.refinery import hooks, runner
     from git_gastown.refinery.queue import Queue
 
     c = ctx()
     cfg = _config(target)
+    if branch is None:
+        branch = c.rig.repo.head_branch()
+        if branch is None:
+            raise UsageError("HEAD is detached and no BRANCH was given",
+                             hint="name the branch: git gt-refinery enqueue BRANCH")
     hook = hooks.hook_for_branch(c.rig.repo, branch.removeprefix("refs/heads/")) or ""
     mr, what = Queue(c.rig).enqueue(branch, c.actor(actor), target=cfg.target,
                                     priority=priority, hotfix=hotfix, beads=beads,
