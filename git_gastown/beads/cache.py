@@ -4,33 +4,44 @@ call and brought up to date by diffing trees. Deleting it loses nothing."""
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from git_gastown import jsonfmt
 from git_gastown.beads import ids, model
 from git_gastown.beads.model import Doc
 
 if TYPE_CHECKING:
     from git_gastown.beads.store import BeadStore
 
-SCHEMA = 3
+SCHEMA = 4
+# Each bead's JSON is stored already rendered as an element of a `--json` array (j1, then
+# the `blocked` value, which changes with other beads, then j2), so listing 50,000 beads
+# concatenates text instead of parsing and re-encoding it.
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
 CREATE TABLE IF NOT EXISTS beads (
   id TEXT PRIMARY KEY, title TEXT, type TEXT, status TEXT, priority INTEGER,
   assignee TEXT, parent TEXT, created_at TEXT, updated_at TEXT, deleted INTEGER,
-  blocked INTEGER DEFAULT 0, text TEXT, json TEXT);
+  blocked INTEGER DEFAULT 0, text TEXT, j1 TEXT, j2 TEXT);
 CREATE TABLE IF NOT EXISTS deps (id TEXT, type TEXT, target TEXT, PRIMARY KEY (id, type, target));
 CREATE TABLE IF NOT EXISTS labels (id TEXT, label TEXT, PRIMARY KEY (id, label));
 CREATE INDEX IF NOT EXISTS deps_target ON deps (target, type);
 CREATE INDEX IF NOT EXISTS labels_label ON labels (label);
-CREATE INDEX IF NOT EXISTS beads_status ON beads (status, priority, created_at);
+CREATE INDEX IF NOT EXISTS beads_status ON beads (status, priority, created_at, id);
 CREATE INDEX IF NOT EXISTS beads_parent ON beads (parent);
 """
+_JSON = "j1 || CASE blocked WHEN 0 THEN 'false' ELSE 'true' END || j2"
+_BLOCKED_SLOT = '\n    "blocked": '
+# A writer never waits long for the cache: if a reader is rebuilding it, the writer leaves
+# its change for that reader's next refresh (the ref, not the cache, is the truth).
+_WRITER_BUSY_MS = 200
+# Beyond this many changed beads, recomputing `blocked` for all is cheaper than following
+# dependents (and keeps SQL parameter lists short).
+_BULK = 2000
 
 SORTS = {
     "priority": "priority ASC, created_at ASC, id ASC",
@@ -59,29 +70,44 @@ class Cache:
     def _open(self) -> sqlite3.Connection:
         for attempt in range(2):
             try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                row = db.execute(
-                    "SELECT name FROM sqlite_master WHERE name='meta'"
-                ).fetchone()
-                version = None
-                if row:
-                    got = db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
-                    version = got[0] if got else None
-                if version != str(SCHEMA):
-                    db.executescript(
-                        "DROP TABLE IF EXISTS beads; DROP TABLE IF EXISTS deps;"
-                        "DROP TABLE IF EXISTS labels; DROP TABLE IF EXISTS meta;"
-                    )
-                    db.executescript(_DDL)
-                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-                return db
+                return self._connect()
             except sqlite3.DatabaseError:
                 if attempt:
                     raise
-                self.drop()
+                self.drop()  # garbage or a foreign file: the cache is only a copy
         raise AssertionError("unreachable")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            # Large result sets are read straight from the mapped file.
+            db.execute("PRAGMA mmap_size=1073741824")
+            db.execute("PRAGMA cache_size=-65536")
+            db.execute("PRAGMA temp_store=MEMORY")
+            row = db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone()
+            version = None
+            if row:
+                got = db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
+                version = got[0] if got else None
+            if version != str(SCHEMA):
+                db.execute("BEGIN IMMEDIATE")
+                got = db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone()
+                again = got and db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
+                if not again or again[0] != str(SCHEMA):
+                    for table in ("beads", "deps", "labels", "meta"):
+                        db.execute(f"DROP TABLE IF EXISTS {table}")
+                    for stmt in _DDL.strip().split(";"):
+                        if stmt.strip():
+                            db.execute(stmt)
+                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+                db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def drop(self) -> None:
         """Delete the cache files (a corrupt or stale cache is simply rebuilt)."""
@@ -97,19 +123,35 @@ class Cache:
         return row[0] if row else None
 
     def fresh(self) -> Cache:
-        """Bring the cache to the current tip of refs/gt/beads; return self."""
+        """Bring the cache to the current tip of refs/gt/beads; return self.
+
+        A cache that SQLite finds damaged is deleted and rebuilt from the ref once.
+        """
+        try:
+            return self._fresh()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            self.drop()
+            return self._fresh()
+
+    def _fresh(self) -> Cache:
         tip = self.store.require_tip()
         if self.cached_tip() == tip:
             return self
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
+            # Read the ref again now that we hold the cache's write lock: a writer may
+            # have moved both while we waited, and we must never move the cache backwards.
+            tip = self.store.require_tip()
             old = self.cached_tip()
             if old != tip:
                 self._refresh(old, tip)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise
         return self
 
@@ -122,7 +164,9 @@ class Cache:
     def _refresh(self, old: str | None, tip: str) -> None:
         objects = self.store.objects
         changed_paths: dict[str, str | None] = {}
-        if old is not None and self._has_commit(old):
+        full = old is None or not self._has_commit(old)
+        if not full:
+            assert old is not None
             proc = self.store.repo.git("diff-tree", "-r", "-z", "--no-renames", old, tip)
             fields = proc.stdout.decode().split("\0")
             for i in range(0, len(fields) - 1, 2):
@@ -141,17 +185,17 @@ class Cache:
                 info, _, path = item.partition("\t")
                 changed_paths[path] = info.split()[2]
         removed = [ids.id_from_path(p) for p, sha in changed_paths.items() if sha is None]
-        wanted = {p: sha for p, sha in changed_paths.items() if sha and ids.id_from_path(p)}
+        wanted = [sha for p, sha in changed_paths.items() if sha and ids.id_from_path(p)]
         docs: list[Doc] = []
-        for _sha, data in objects.read_many(list(wanted.values())):
+        for _sha, data in objects.read_many(wanted):
             try:
                 docs.append(model.decode(data))
             except ValueError:
                 continue  # a malformed file is reported by doctor, never fatal for reads
         self._remove([r for r in removed if r])
-        self._upsert(docs)
+        self._upsert(docs, replace=not full)
         self._recompute_blocked({d["id"] for d in docs} | {r for r in removed if r},
-                                full=old is None)
+                                full=full)
         self._set_tip(tip)
 
     def _has_commit(self, sha: str) -> bool:
@@ -168,6 +212,7 @@ class Cache:
         """A writer's fast path: apply its own change if the cache was at the old tip."""
         try:
             db = self.db
+            db.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
             db.execute("BEGIN IMMEDIATE")
             try:
                 if self.cached_tip() == old_tip and old_tip is not None:
@@ -176,8 +221,13 @@ class Cache:
                     self._set_tip(new_tip)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
                 raise
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                self.drop()
+            # Busy: someone is refreshing; the next read catches up from the ref.
         except sqlite3.Error:
             self.drop()  # the next read rebuilds it
 
@@ -188,7 +238,7 @@ class Cache:
             for table in ("beads", "deps", "labels"):
                 self.db.execute(f"DELETE FROM {table} WHERE id=?", (bid,))
 
-    def _upsert(self, docs: Iterable[Doc]) -> None:
+    def _upsert(self, docs: Iterable[Doc], *, replace: bool = True) -> None:
         rows, dep_rows, label_rows, ids_ = [], [], [], []
         for doc in docs:
             b = model.flatten(doc)
@@ -197,17 +247,18 @@ class Cache:
                 [b.title, b.description, b.design, b.acceptance, b.notes]
                 + [c.text for c in b.comments]
             ).lower()
+            j1, j2 = render(b)
             rows.append((b.id, b.title, b.type, b.status, b.priority, b.assignee, b.parent,
-                         b.created_at, b.updated_at, int(b.deleted), text,
-                         json.dumps(b.to_json(), sort_keys=True)))
+                         b.created_at, b.updated_at, int(b.deleted), text, j1, j2))
             dep_rows += [(b.id, d.type, d.id) for d in b.deps]
             label_rows += [(b.id, lab) for lab in b.labels]
         db = self.db
-        db.executemany("DELETE FROM deps WHERE id=?", ids_)
-        db.executemany("DELETE FROM labels WHERE id=?", ids_)
+        if replace:
+            db.executemany("DELETE FROM deps WHERE id=?", ids_)
+            db.executemany("DELETE FROM labels WHERE id=?", ids_)
         db.executemany(
             "INSERT OR REPLACE INTO beads (id, title, type, status, priority, assignee, parent,"
-            " created_at, updated_at, deleted, text, json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " created_at, updated_at, deleted, text, j1, j2) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         db.executemany("INSERT OR IGNORE INTO deps VALUES (?,?,?)", dep_rows)
@@ -216,39 +267,44 @@ class Cache:
     def _recompute_blocked(self, changed: set[str], *, full: bool) -> None:
         """Materialize `blocked`: own status, an open `blocks` target, or a blocked parent."""
         db = self.db
-        if full:
+        if full or len(changed) > _BULK:
             affected = {r[0] for r in db.execute("SELECT id FROM beads")}
         else:
             affected = set(changed)
             frontier = set(changed)
             while frontier:
-                marks = ",".join("?" * len(frontier))
-                nxt = {
-                    r[0] for r in db.execute(
-                        f"SELECT id FROM deps WHERE target IN ({marks})"
-                        " AND type IN ('blocks','parent-child')", tuple(frontier))
-                } - affected
+                nxt: set[str] = set()
+                batch = sorted(frontier)
+                for i in range(0, len(batch), 500):
+                    part = batch[i : i + 500]
+                    nxt.update(r[0] for r in db.execute(
+                        f"SELECT id FROM deps WHERE target IN ({','.join('?' * len(part))})"
+                        " AND type IN ('blocks','parent-child')", part))
+                nxt -= affected
                 affected |= nxt
                 frontier = nxt
         if not affected:
             return
         info = _BlockInfo(db, affected)
-        updates = [(int(info.blocked(bid)), bid) for bid in affected]
+        updates = []
+        for bid in affected:
+            now = int(info.blocked(bid))
+            if info.stored(bid) != now:
+                updates.append((now, bid))
         db.executemany("UPDATE beads SET blocked=? WHERE id=?", updates)
 
     # -- queries -----------------------------------------------------------------------
 
     def get(self, bead_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(
-            "SELECT json, blocked FROM beads WHERE id=?", (bead_id,)
-        ).fetchone()
+        row = self.db.execute(f"SELECT {_JSON} FROM beads WHERE id=?", (bead_id,)).fetchone()
         if row is None:
             return None
         data: dict[str, Any] = json.loads(row[0])
-        data["blocked"] = bool(row[1])
         return data
 
     def closest(self, bead_id: str, n: int = 3) -> list[str]:
+        import difflib
+
         try:
             self.fresh()
         except Exception:
@@ -260,68 +316,24 @@ class Cache:
         ]
         return difflib.get_close_matches(bead_id, candidates, n=n, cutoff=0.5)
 
-    def query(
-        self,
-        *,
-        status: Sequence[str] = (),
-        types: Sequence[str] = (),
-        assignee: str | None = None,
-        unassigned: bool = False,
-        labels: Sequence[str] = (),
-        priority: Sequence[int] = (),
-        parent: str | None = None,
-        ready: bool = False,
-        blocked: bool = False,
-        text: str | None = None,
-        include_deleted: bool = False,
-        sort: str = "priority",
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        where, args = [], []  # type: list[str], list[Any]
-        if not include_deleted:
-            where.append("deleted=0")
-        if status:
-            where.append(f"status IN ({','.join('?' * len(status))})")
-            args += list(status)
-        if types:
-            where.append(f"type IN ({','.join('?' * len(types))})")
-            args += list(types)
-        if assignee is not None:
-            where.append("assignee=?")
-            args.append(assignee)
-        if unassigned:
-            where.append("assignee=''")
-        for lab in labels:
-            where.append("id IN (SELECT id FROM labels WHERE label=?)")
-            args.append(lab)
-        if priority:
-            where.append(f"priority IN ({','.join('?' * len(priority))})")
-            args += list(priority)
-        if parent is not None:
-            where.append("parent=?")
-            args.append(parent)
-        if ready:
-            where.append("status='open' AND blocked=0")
-            where.append(f"type NOT IN ({','.join('?' * len(model.NON_WORK_TYPES))})")
-            args += list(model.NON_WORK_TYPES)
-        if blocked:
-            where.append("(blocked=1 OR status='blocked') AND status != 'closed'")
-        if text:
-            where.append("instr(text, ?) > 0")
-            args.append(text.lower())
-        sql = "SELECT json, blocked FROM beads"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY " + SORTS.get(sort, SORTS["priority"])
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        out = []
-        for row in self.db.execute(sql, args):
-            data = json.loads(row[0])
-            data["blocked"] = bool(row[1])
-            out.append(data)
-        return out
+    def query(self, **filters: Any) -> list[dict[str, Any]]:
+        """Beads matching the filters (see `_select`), each in its `--json` form."""
+        sql, args = _select(_JSON, **filters)
+        return [json.loads(row[0]) for row in self.db.execute(sql, args)]
+
+    def query_json(self, **filters: Any) -> str:
+        """The `--json` text of `query(**filters)`, joined from the stored text."""
+        sql, args = _select(_JSON, **filters)
+        return jsonfmt.array([row[0] for row in self.db.execute(sql, args)])
+
+    def query_brief(self, **filters: Any) -> list[dict[str, Any]]:
+        """Only what a one-line listing shows, without parsing any stored JSON."""
+        sql, args = _select("id, title, type, status, priority, assignee, blocked", **filters)
+        return [
+            {"id": r[0], "title": r[1], "type": r[2], "status": r[3], "priority": r[4],
+             "assignee": r[5], "blocked": bool(r[6])}
+            for r in self.db.execute(sql, args)
+        ]
 
     def blockers(self, bead_id: str) -> list[dict[str, str]]:
         """What keeps a bead from being ready, each as {"reason", "id"}."""
@@ -430,6 +442,10 @@ class _BlockInfo:
             " AND d.type='blocks' AND b.status!='closed' AND b.deleted=0 LIMIT 1", (bid,)
         ).fetchone() is not None
 
+    def stored(self, bid: str) -> int | None:
+        row = self._row(bid)
+        return None if row is None else int(row[2])
+
     def blocked(self, bid: str, depth: int = 0) -> bool:
         if bid in self.memo:
             return self.memo[bid]
@@ -445,3 +461,71 @@ class _BlockInfo:
             result = self.blocked(parent, depth + 1)
         self.memo[bid] = result
         return result
+
+
+def render(b: model.Bead) -> tuple[str, str]:
+    """A bead's `--json` array element, split around the value of `blocked`."""
+    data = b.to_json()
+    data["blocked"] = False
+    text = jsonfmt.element(data)
+    cut = text.index(_BLOCKED_SLOT) + len(_BLOCKED_SLOT)
+    return text[:cut], text[cut + len("false"):]
+
+
+def _select(
+    columns: str,
+    *,
+    status: Sequence[str] = (),
+    types: Sequence[str] = (),
+    assignee: str | None = None,
+    unassigned: bool = False,
+    labels: Sequence[str] = (),
+    priority: Sequence[int] = (),
+    parent: str | None = None,
+    ready: bool = False,
+    blocked: bool = False,
+    text: str | None = None,
+    include_deleted: bool = False,
+    sort: str = "priority",
+    limit: int | None = None,
+) -> tuple[str, list[Any]]:
+    where, args = [], []  # type: list[str], list[Any]
+    if not include_deleted:
+        where.append("deleted=0")
+    if status:
+        where.append(f"status IN ({','.join('?' * len(status))})")
+        args += list(status)
+    if types:
+        where.append(f"type IN ({','.join('?' * len(types))})")
+        args += list(types)
+    if assignee is not None:
+        where.append("assignee=?")
+        args.append(assignee)
+    if unassigned:
+        where.append("assignee=''")
+    for lab in labels:
+        where.append("id IN (SELECT id FROM labels WHERE label=?)")
+        args.append(lab)
+    if priority:
+        where.append(f"priority IN ({','.join('?' * len(priority))})")
+        args += list(priority)
+    if parent is not None:
+        where.append("parent=?")
+        args.append(parent)
+    if ready:
+        where.append("status='open' AND blocked=0")
+        where.append(f"type NOT IN ({','.join('?' * len(model.NON_WORK_TYPES))})")
+        args += list(model.NON_WORK_TYPES)
+    if blocked:
+        where.append("(blocked=1 OR status='blocked') AND status != 'closed'")
+    if text:
+        where.append("instr(text, ?) > 0")
+        args.append(text.lower())
+    sql = f"SELECT {columns} FROM beads"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY " + SORTS.get(sort, SORTS["priority"])
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return sql, args

@@ -71,7 +71,14 @@ class Tx:
 class BeadStore:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self.objects = ObjectStore(repo)
+        self._objects: ObjectStore | None = None
+
+    @property
+    def objects(self) -> ObjectStore:
+        # Made on first use: a read answered from the cache never needs git's objects.
+        if self._objects is None:
+            self._objects = ObjectStore(self.repo)
+        return self._objects
 
     def tip(self) -> str | None:
         return refs.read_ref(self.repo, REF)

@@ -12,6 +12,7 @@ from git_gastown.cli.common import (
     CONTEXT,
     actor_option,
     emit_json,
+    emit_text,
     json_option,
     parse_kv,
     run,
@@ -101,12 +102,12 @@ def _show(b: dict[str, Any], blockers: list[dict[str, str]]) -> str:
     return "\n".join(out)
 
 
-def _print_list(items: list[dict[str, Any]], as_json: bool) -> None:
+def _print_list(cache: Any, as_json: bool, **filters: Any) -> None:
+    """Print the beads a cache query selects: stored JSON text, or one line each."""
     if as_json:
-        emit_json(items)
+        emit_text(cache.query_json(**filters))
         return
-    for b in items:
-        click.echo(_line(b))
+    emit_text("".join(_line(b) + "\n" for b in cache.query_brief(**filters)), newline=False)
 
 
 def _dep_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
@@ -444,10 +445,8 @@ def list_(statuses: tuple[str, ...], types: tuple[str, ...], assignee: str | Non
         check_field("type", t)
     wanted = statuses or (() if show_all else
                           ("open", "in_progress", "hooked", "blocked", "deferred"))
-    items = ctx().beads.cache().query(status=wanted, types=types, assignee=assignee,
-                                      labels=labels, priority=priorities, parent=parent,
-                                      sort=sort, limit=limit)
-    _print_list(items, as_json)
+    _print_list(ctx().beads.cache(), as_json, status=wanted, types=types, assignee=assignee,
+                labels=labels, priority=priorities, parent=parent, sort=sort, limit=limit)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -471,9 +470,8 @@ def ready(assignee: str | None, unassigned: bool, limit: int | None, claim: bool
         else:
             click.echo(bead.id)
         return
-    items = c.beads.cache().query(ready=True, assignee=assignee, unassigned=unassigned,
-                                  limit=limit)
-    _print_list(items, as_json)
+    _print_list(c.beads.cache(), as_json, ready=True, assignee=assignee,
+                unassigned=unassigned, limit=limit)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -501,7 +499,7 @@ def blocked(as_json: bool) -> None:
 def search(text: str, show_all: bool, limit: int | None, as_json: bool) -> None:
     """Find beads whose title, text fields or comments contain TEXT (any case)."""
     wanted = () if show_all else ("open", "in_progress", "hooked", "blocked", "deferred")
-    _print_list(ctx().beads.cache().query(text=text, status=wanted, limit=limit), as_json)
+    _print_list(ctx().beads.cache(), as_json, text=text, status=wanted, limit=limit)
 
 
 @cli.command(context_settings=CONTEXT)

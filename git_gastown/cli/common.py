@@ -36,7 +36,23 @@ def style(text: str, **kw: Any) -> str:
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+    from git_gastown import jsonfmt
+
+    emit_text(jsonfmt.dumps(value))
+
+
+def emit_text(text: str, *, newline: bool = True) -> None:
+    """Write possibly megabytes of text to stdout in one go (click.echo's contract)."""
+    if newline:
+        text += "\n"
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:  # a text-only stream, e.g. one a test captures
+        out.write(text)
+    else:
+        out.flush()  # whatever was echoed before goes first
+        buffer.write(text.encode("utf-8", "replace"))
+    out.flush()
 
 
 def _wants_json(argv: Sequence[str]) -> bool:

@@ -1,15 +1,16 @@
 """Git objects: loose-object writes in pure Python, reads through `git cat-file --batch`.
 
 Writing loose objects ourselves avoids importing dulwich on every command (60-95 ms) and
-avoids dulwich's one-pack-per-write behaviour; a Dog repacks later.
+avoids dulwich's one-pack-per-write behaviour; a Dog repacks later. Reads of loose objects
+(the trees and commits a writer just made) are inflated in-process; anything else goes to
+one long-lived `git cat-file --batch`, started only when first needed.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import subprocess
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -66,17 +67,28 @@ class ObjectStore:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        fmt = (repo.config_get("extensions.objectformat") or "sha1").lower()
-        if fmt not in ("sha1", "sha256"):
-            raise GtError(f"unsupported object format {fmt}")
-        self.hash_name = fmt
-        self.hash_len = 20 if fmt == "sha1" else 32
         self.objects_dir = repo.common_dir / "objects"
         self._catfile: subprocess.Popen[bytes] | None = None
+        self._hash_name: str | None = None
+
+    @property
+    def hash_name(self) -> str:
+        if self._hash_name is None:
+            fmt = (self.repo.config_get("extensions.objectformat") or "sha1").lower()
+            if fmt not in ("sha1", "sha256"):
+                raise GtError(f"unsupported object format {fmt}")
+            self._hash_name = fmt
+        return self._hash_name
+
+    @property
+    def hash_len(self) -> int:
+        return 20 if self.hash_name == "sha1" else 32
 
     # -- writing -----------------------------------------------------------------
 
     def hash_object(self, kind: str, data: bytes) -> tuple[str, bytes]:
+        import hashlib  # lazily: reads answered from the cache never hash
+
         raw = f"{kind} {len(data)}".encode() + b"\0" + data
         return hashlib.new(self.hash_name, raw).hexdigest(), raw
 
@@ -87,14 +99,15 @@ class ObjectStore:
         if path.exists():
             return sha
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="tmp_obj_")
+        # Same naming as git's own temporary objects, so `git gc` cleans up after a crash.
+        tmp = f"{path.parent}/tmp_obj_{os.getpid()}_{os.urandom(6).hex()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(zlib.compress(raw, 1))
-            os.chmod(tmp, 0o444)
             os.replace(tmp, path)
         except BaseException:
-            if os.path.exists(tmp):
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
         return sha
@@ -136,11 +149,29 @@ class ObjectStore:
         return self._catfile
 
     def read(self, sha: str) -> tuple[str, bytes]:
+        loose = self._read_loose(sha)
+        if loose is not None:
+            return loose
         proc = self._proc()
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(sha.encode() + b"\n")
         proc.stdin.flush()
         return self._read_one(proc, sha)
+
+    def _read_loose(self, sha: str) -> tuple[str, bytes] | None:
+        """A loose object inflated in-process (no subprocess), or None if it is not loose."""
+        try:
+            with open(f"{self.objects_dir}/{sha[:2]}/{sha[2:]}", "rb") as fh:
+                raw = zlib.decompress(fh.read())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, zlib.error):
+            return None  # let git read (and report) anything odd
+        header, nul, data = raw.partition(b"\0")
+        kind, _, size = header.decode("ascii", "replace").partition(" ")
+        if not nul or not size.isdigit() or int(size) != len(data):
+            return None
+        return kind, data
 
     @staticmethod
     def _read_one(proc: subprocess.Popen[bytes], sha: str) -> tuple[str, bytes]:
@@ -186,7 +217,7 @@ class ObjectStore:
         kind, data = self.read(sha)
         if kind != "tree":
             raise GitFailed(f"object {sha} is a {kind}, expected a tree")
-        return decode_tree(data, self.hash_len)
+        return decode_tree(data, len(sha) // 2)
 
     def read_commit_tree(self, sha: str) -> str:
         kind, data = self.read(sha)

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from git_gastown.errors import ConcurrentUpdate, GtError
 from git_gastown.git import Repo
 
@@ -97,22 +95,68 @@ def transaction(repo: Repo, updates: list[RefUpdate]) -> None:
 
 @contextlib.contextmanager
 def locked(repo: Repo, name: str, timeout: float = 60.0) -> Iterator[None]:
-    """Serialize local writers with a kernel file lock (released if the holder dies)."""
+    """Serialize local writers with a kernel file lock (released if the holder dies).
+
+    flock(2) on a file that is never deleted: the kernel drops the lock when the holder's
+    descriptor closes, however the process ends, so the lock can never be left stale.
+    """
+    import fcntl
+
     path = repo.runtime_path("locks", f"{name}.lock")
-    lock = FileLock(str(path), timeout=timeout)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        _acquire(fd, timeout, name, path)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class _LockTimeout(Exception):
+    pass
+
+
+def _acquire(fd: int, timeout: float, name: str, path: Path) -> None:
+    """Take the lock; a waiter sleeps in the kernel and wakes the moment it is released."""
+    import fcntl
+    import signal
+    import threading
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
     start = time.monotonic()
     try:
-        lock.acquire()
-    except Timeout as exc:
+        if threading.current_thread() is threading.main_thread():
+            # A blocking flock bounded by a one-shot timer: no polling delay per handoff.
+            def expire(_sig: int, _frame: object) -> None:
+                raise _LockTimeout
+
+            previous = signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+            return
+        while time.monotonic() - start < timeout:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(0.002)
+        raise _LockTimeout
+    except _LockTimeout:
         waited = time.monotonic() - start
         raise GtError(
             f"waited {waited:.0f}s for the {name} lock held by another git-gastown process",
             hint=f"see which process holds {path} (fuser {path})",
-        ) from exc
-    try:
-        yield
-    finally:
-        lock.release()
+        ) from None
 
 
 def pid_alive(pid: int) -> bool:
