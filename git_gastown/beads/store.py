@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -16,6 +17,10 @@ from git_gastown.store import refs
 from git_gastown.store.objects import ObjectStore, edit_tree, read_file_at
 
 REF = "refs/gt/beads"
+# How long a write retries while the ref moves under it, and how old git's lock file on
+# the ref must be before we know its git was killed (a live one holds it milliseconds).
+_MOVING_LIMIT = 10.0
+_STALE_REF_LOCK = 1.0
 META_PATH = "meta.json"
 T = TypeVar("T")
 
@@ -135,7 +140,8 @@ class BeadStore:
     ) -> T:
         """Run FN against the current tip under the lock and commit what it changed."""
         with refs.locked(self.repo, "beads"):
-            for _attempt in range(5):
+            deadline = time.monotonic() + _MOVING_LIMIT
+            while True:
                 tip = self.require_tip()
                 tree = self.objects.read_commit_tree(tip)
                 meta = self.read_meta(tip)
@@ -146,9 +152,32 @@ class BeadStore:
                 try:
                     self._commit(tx, op, subject)
                 except ConcurrentUpdate:
-                    continue  # someone outside our lock moved the ref: redo on the new tip
+                    # Someone outside our lock moved the ref, or holds git's own lock on
+                    # it: redo the change on the new tip.
+                    if time.monotonic() > deadline:
+                        raise GtError("refs/gt/beads kept moving during the write",
+                                      hint="try again") from None
+                    self._clear_stale_ref_lock()
+                    continue
                 return result
-        raise GtError("refs/gt/beads kept moving during the write", hint="try again")
+
+    def _clear_stale_ref_lock(self) -> None:
+        """Remove git's lock on our ref if a killed git left it behind, else pause briefly.
+
+        Every gastown writer of refs/gt/beads holds the beads lock, which we hold now, so
+        the lock file can only belong to a plain git command (pack-refs holds it for
+        milliseconds) or to a git killed in the middle of `update-ref` (then forever).
+        """
+        path = self.repo.common_dir / f"{REF}.lock"
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > _STALE_REF_LOCK:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            time.sleep(0.02)
 
     def _commit(self, tx: Tx, op: str, subject: str | None) -> None:
         changes: dict[str, bytes | None] = {
