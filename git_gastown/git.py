@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from git_gastown.errors import GitFailed, GtError
+
+if TYPE_CHECKING:
+    import subprocess
 
 # Variables a hook inherits that would point git at the wrong repository or index
 # when we run git against another worktree.
@@ -41,6 +44,8 @@ def run_git(
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run git; raise GitFailed with git's own message when it fails and check is set."""
+    import subprocess  # lazily: a read answered from the cache starts no process
+
     try:
         proc = subprocess.run(
             ["git", *args],

@@ -162,11 +162,23 @@ class Cache:
         return int(self.db.execute("SELECT count(*) FROM beads").fetchone()[0])
 
     def _refresh(self, old: str | None, tip: str) -> None:
+        from git_gastown.errors import GitFailed
+        from git_gastown.store.objects import diff_trees
+
         objects = self.store.objects
-        changed_paths: dict[str, str | None] = {}
-        full = old is None or not self._has_commit(old)
+        changed_paths: dict[str, str | None] | None = None
+        old_tree = None
+        if old is not None:
+            try:
+                old_tree = objects.read_commit_tree(old)
+            except GitFailed:
+                old_tree = None  # gone (a reset, then gc): start again from the tip
+        full = old_tree is None
         if not full:
+            changed_paths = diff_trees(objects, old_tree, objects.read_commit_tree(tip))
+        if changed_paths is None and not full:
             assert old is not None
+            changed_paths = {}
             proc = self.store.repo.git("diff-tree", "-r", "-z", "--no-renames", old, tip)
             fields = proc.stdout.decode().split("\0")
             for i in range(0, len(fields) - 1, 2):
@@ -175,7 +187,8 @@ class Cache:
                 if len(parts) < 5:
                     continue
                 changed_paths[path] = None if parts[4].startswith("D") else parts[3]
-        else:
+        if full:
+            changed_paths = {}
             for table in ("beads", "deps", "labels"):
                 self.db.execute(f"DELETE FROM {table}")
             proc = self.store.repo.git("ls-tree", "-r", "-z", tip)
@@ -184,10 +197,15 @@ class Cache:
                     continue
                 info, _, path = item.partition("\t")
                 changed_paths[path] = info.split()[2]
+        assert changed_paths is not None
         removed = [ids.id_from_path(p) for p, sha in changed_paths.items() if sha is None]
         wanted = [sha for p, sha in changed_paths.items() if sha and ids.id_from_path(p)]
+        if len(wanted) <= 32:  # a few recent changes: loose, read in-process
+            blobs = [objects.read(sha)[1] for sha in wanted]
+        else:
+            blobs = [data for _sha, data in objects.read_many(wanted)]
         docs: list[Doc] = []
-        for _sha, data in objects.read_many(wanted):
+        for data in blobs:
             try:
                 docs.append(model.decode(data))
             except ValueError:
@@ -197,13 +215,6 @@ class Cache:
         self._recompute_blocked({d["id"] for d in docs} | {r for r in removed if r},
                                 full=full)
         self._set_tip(tip)
-
-    def _has_commit(self, sha: str) -> bool:
-        path = self.store.repo.common_dir / "objects" / sha[:2] / sha[2:]
-        if path.exists():
-            return True
-        proc = self.store.repo.git("cat-file", "-e", f"{sha}^{{commit}}", check=False)
-        return proc.returncode == 0
 
     def _set_tip(self, tip: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (tip,))
@@ -479,6 +490,7 @@ def _select(
     types: Sequence[str] = (),
     assignee: str | None = None,
     unassigned: bool = False,
+    available_to: str | None = None,
     labels: Sequence[str] = (),
     priority: Sequence[int] = (),
     parent: str | None = None,
@@ -503,6 +515,9 @@ def _select(
         args.append(assignee)
     if unassigned:
         where.append("assignee=''")
+    if available_to is not None:
+        where.append("assignee IN ('', ?)")
+        args.append(available_to)
     for lab in labels:
         where.append("id IN (SELECT id FROM labels WHERE label=?)")
         args.append(lab)

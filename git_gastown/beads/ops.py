@@ -110,10 +110,11 @@ class Beads:
         """Claim the first ready bead (priority, then age) that nobody else holds."""
 
         def apply(tx: Tx) -> Doc | None:
+            # Under the beads lock the fresh cache equals the tip, so its first ready bead
+            # nobody else holds is the one to take; the document itself is read from git.
             cache = Cache(self.store).fresh()
-            for item in cache.query(ready=True, **filters):
-                if item["assignee"] not in ("", tx.actor):
-                    continue
+            for item in cache.query_brief(ready=True, available_to=tx.actor, limit=1,
+                                          **filters):
                 doc = tx.require(item["id"])
                 _claim(tx, doc)
                 return doc

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from git_gastown.errors import GitFailed, GtError
 from git_gastown.git import Repo, scrubbed_env
+
+if TYPE_CHECKING:
+    import subprocess
 
 MODE_TREE = "40000"
 MODE_BLOB = "100644"
@@ -137,6 +139,8 @@ class ObjectStore:
     # -- reading -----------------------------------------------------------------
 
     def _proc(self) -> subprocess.Popen[bytes]:
+        import subprocess
+
         if self._catfile is None or self._catfile.poll() is not None:
             env = scrubbed_env({"GIT_DIR": str(self.repo.common_dir)})
             self._catfile = subprocess.Popen(
@@ -185,6 +189,9 @@ class ObjectStore:
 
     def read_many(self, shas: list[str]) -> Iterator[tuple[str, bytes]]:
         """Stream many objects with one pass (a writer thread keeps the pipe moving)."""
+        import subprocess
+        import threading
+
         if not shas:
             return
         env = scrubbed_env({"GIT_DIR": str(self.repo.common_dir)})
@@ -275,6 +282,50 @@ def edit_tree(store: ObjectStore, root: str | None, changes: dict[str, bytes | N
         else:
             entries[name] = TreeEntry(MODE_TREE, name, new_sha)
     return store.write_tree(entries.values())
+
+
+class _TooManyTrees(Exception):
+    pass
+
+
+def diff_trees(
+    store: ObjectStore, old: str | None, new: str | None, max_reads: int = 64
+) -> dict[str, str | None] | None:
+    """Paths of the blobs that differ between two trees, each with its new blob id (None:
+    removed); None when that takes more than MAX_READS tree reads (then ask git).
+
+    Subtrees with equal ids are skipped, so one changed bead costs a few tree reads, all
+    in-process while the trees are still loose.
+    """
+    out: dict[str, str | None] = {}
+    reads = 0
+
+    def walk(a: str | None, b: str | None, prefix: str) -> None:
+        nonlocal reads
+        reads += (a is not None) + (b is not None)
+        if reads > max_reads:
+            raise _TooManyTrees
+        ea = {e.name: e for e in store.read_tree(a)} if a else {}
+        eb = {e.name: e for e in store.read_tree(b)} if b else {}
+        for name in ea.keys() | eb.keys():
+            x, y = ea.get(name), eb.get(name)
+            if x is not None and y is not None and x.sha == y.sha and x.mode == y.mode:
+                continue
+            path = prefix + name
+            xt = x.sha if x is not None and x.is_tree else None
+            yt = y.sha if y is not None and y.is_tree else None
+            if xt or yt:
+                walk(xt, yt, path + "/")
+            if y is not None and not y.is_tree:
+                out[path] = y.sha
+            elif x is not None and not x.is_tree:
+                out[path] = None
+
+    try:
+        walk(old, new, "")
+    except _TooManyTrees:
+        return None
+    return out
 
 
 EMPTY_TREE = {
