@@ -74,6 +74,7 @@ def init(
     prefix: str | None,
     actor: str,
     remote_refspecs: bool = True,
+    hooks: bool = True,
     python: str | None = None,
 ) -> InitReport:
     store = BeadStore(repo)
@@ -93,7 +94,8 @@ def init(
             chosen = prefix
     manifest = _read_manifest(repo)
     report = InitReport(chosen, created, str(repo.hooks_dir()))
-    report.hooks = install_hooks(repo, manifest, python or sys.executable)
+    if hooks:
+        report.hooks = install_hooks(repo, manifest, python or sys.executable)
     if remote_refspecs:
         report.remotes = add_refspecs(repo, manifest)
     _write_manifest(repo, manifest)
