@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
+from git_gastown.cli import render
 from git_gastown.cli.common import (
     CONTEXT,
     actor_option,
     emit_json,
-    emit_text,
     json_option,
     parse_kv,
     run,
@@ -64,50 +64,9 @@ def cli() -> None:
 # -- output helpers ----------------------------------------------------------------------
 
 
-def _line(b: dict[str, Any]) -> str:
-    status = b["status"]
-    color = {"open": "green", "in_progress": "yellow", "hooked": "yellow", "blocked": "red",
-             "closed": "bright_black", "deferred": "blue"}.get(status)
-    marks = " [blocked]" if b.get("blocked") and status != "blocked" else ""
-    assignee = f" @{b['assignee']}" if b["assignee"] else ""
-    return (f"{style(b['id'], bold=True)}  P{b['priority']}  {style(status, fg=color)}"
-            f"  {b['type']}{assignee}  {b['title']}{marks}")
-
-
-def _show(b: dict[str, Any], blockers: list[dict[str, str]]) -> str:
-    out = [f"{style(b['id'], bold=True)}: {b['title']}",
-           f"  type {b['type']}  status {b['status']}  priority P{b['priority']}"
-           + (f"  assignee {b['assignee']}" if b["assignee"] else "")]
-    if b["labels"]:
-        out.append(f"  labels: {', '.join(b['labels'])}")
-    if b["dependencies"]:
-        out.append("  depends on: " + ", ".join(f"{d['id']} ({d['type']})"
-                                                for d in b["dependencies"]))
-    for r in blockers:
-        out.append(f"  blocked: {r['reason']}")
-    out.append(f"  created {b['created_at']} by {b['created_by']}; updated {b['updated_at']}")
-    if b["closed_at"]:
-        out.append(f"  closed {b['closed_at']}"
-                   + (f": {b['close_reason']}" if b["close_reason"] else ""))
-    for key in ("description", "design", "acceptance", "notes"):
-        if b[key]:
-            out.append(f"\n{key.capitalize()}:\n" + "\n".join("  " + ln
-                                                             for ln in b[key].splitlines()))
-    for key, value in sorted(b["fields"].items()):
-        out.append(f"  {key}: {value}")
-    if b["comments"]:
-        out.append("\nComments:")
-        for c in b["comments"]:
-            out.append(f"  [{c['created_at']}] {c['author']}: {c['text']}")
-    return "\n".join(out)
-
-
-def _print_list(cache: Any, as_json: bool, **filters: Any) -> None:
-    """Print the beads a cache query selects: stored JSON text, or one line each."""
-    if as_json:
-        emit_text(cache.query_json(**filters))
-        return
-    emit_text("".join(_line(b) + "\n" for b in cache.query_brief(**filters)), newline=False)
+_line = render.line
+_show = render.show_text
+_print_list = render.print_list
 
 
 def _dep_pairs(items: Sequence[str]) -> list[tuple[str, str]]:

@@ -10,6 +10,10 @@ from typing import Any, TypeVar
 
 import click
 
+from git_gastown.cli.render import emit_json as emit_json
+from git_gastown.cli.render import emit_text as emit_text
+from git_gastown.cli.render import style as style
+from git_gastown.cli.render import use_color as use_color
 from git_gastown.errors import EXIT_FAILURE, EXIT_USAGE, GtError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,34 +29,6 @@ def json_option(fn: F) -> F:
 def actor_option(fn: F) -> F:
     return click.option("--actor", metavar="NAME",
                         help="Who is acting (default: $GT_ACTOR, else git user.name).")(fn)
-
-
-def use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-def style(text: str, **kw: Any) -> str:
-    return click.style(text, **kw) if use_color() else text
-
-
-def emit_json(value: Any) -> None:
-    from git_gastown import jsonfmt
-
-    emit_text(jsonfmt.dumps(value))
-
-
-def emit_text(text: str, *, newline: bool = True) -> None:
-    """Write possibly megabytes of text to stdout in one go (click.echo's contract)."""
-    if newline:
-        text += "\n"
-    out = sys.stdout
-    buffer = getattr(out, "buffer", None)
-    if buffer is None:  # a text-only stream, e.g. one a test captures
-        out.write(text)
-    else:
-        out.flush()  # whatever was echoed before goes first
-        buffer.write(text.encode("utf-8", "replace"))
-    out.flush()
 
 
 def _wants_json(argv: Sequence[str]) -> bool:
