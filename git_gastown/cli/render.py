@@ -32,17 +32,18 @@ def emit_json(value: Any) -> None:
     emit_text(jsonfmt.dumps(value))
 
 
-def emit_text(text: str, *, newline: bool = True) -> None:
-    """Write possibly megabytes of text to stdout in one go (click.echo's contract)."""
-    if newline:
-        text += "\n"
+def emit_text(text: str | bytes, *, newline: bool = True) -> None:
+    """Write possibly megabytes of text (or UTF-8 bytes) to stdout in one go."""
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "replace")
+    end = b"\n" if newline else b""
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     if buffer is None:  # a text-only stream, e.g. one a test captures
-        out.write(text)
+        out.write((data + end).decode("utf-8", "replace"))
     else:
         out.flush()  # whatever was echoed before goes first
-        buffer.write(text.encode("utf-8", "replace"))
+        buffer.write(data)
+        buffer.write(end)
     out.flush()
 
 
