@@ -324,3 +324,22 @@ def test_lock_left_by_a_killed_git_does_not_block_writers(repo: Repo) -> None:
     repo.bead("update", bead_id, "--notes", "after a live git")
     assert repo.show(bead_id)["notes"] == "after a live git"
     _fsck_clean(repo)
+
+
+def test_ref_updates_keep_git_semantics(repo: Repo) -> None:
+    first = repo.create("one")
+    repo.bead("update", first, "-p", "1")
+    log = repo.git("reflog", "--format=%gs", "refs/gt/beads").splitlines()
+    assert log[:2] == ["gt update", "gt create"]
+    # The ref is packed by `git pack-refs`: the next write still lands.
+    repo.git("pack-refs", "--all")
+    second = repo.create("two")
+    assert repo.git("log", "-1", "--format=%s", "refs/gt/beads") == f"create {second}: two"
+    # A reference-transaction hook sees our updates (git makes them then).
+    hook = repo.path / ".git" / "hooks" / "reference-transaction"
+    seen = repo.path / ".git" / "seen"
+    hook.write_text(f"#!/bin/sh\ncat >> '{seen}'\n")
+    hook.chmod(0o755)
+    repo.bead("close", first)
+    assert "refs/gt/beads" in seen.read_text()
+    _fsck_clean(repo)

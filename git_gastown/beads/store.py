@@ -202,7 +202,7 @@ class BeadStore:
             new_tree, [tx.tip] if tx.tip else [], message,
             author=self._author(tx.actor), when=int(time.time()),
         )
-        refs.update_ref(self.repo, REF, commit, tx.tip, f"gt {op}")
+        refs.update_ref(self.repo, REF, commit, tx.tip, f"gt {op}", direct=True)
         from git_gastown.beads.cache import Cache
 
         Cache(self).applied(tx.tip, commit, tx.changed)
