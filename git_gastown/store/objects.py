@@ -72,6 +72,7 @@ class ObjectStore:
         self.objects_dir = repo.common_dir / "objects"
         self._catfile: subprocess.Popen[bytes] | None = None
         self._hash_name: str | None = None
+        self._seen: dict[str, tuple[str, bytes]] = {}
 
     @property
     def hash_name(self) -> str:
@@ -153,9 +154,18 @@ class ObjectStore:
         return self._catfile
 
     def read(self, sha: str) -> tuple[str, bytes]:
-        loose = self._read_loose(sha)
-        if loose is not None:
-            return loose
+        # Objects never change, so what a write reads twice (the trees on its path, read
+        # to find the bead and again to rewrite them) is remembered, not asked for again.
+        hit = self._seen.get(sha)
+        if hit is not None:
+            return hit
+        got = self._read_loose(sha) or self._read_git(sha)
+        if len(self._seen) >= 1024:
+            self._seen.clear()
+        self._seen[sha] = got
+        return got
+
+    def _read_git(self, sha: str) -> tuple[str, bytes]:
         proc = self._proc()
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(sha.encode() + b"\n")
