@@ -150,11 +150,11 @@ def drop_cache(rig: Path) -> None:
 
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True)  # bytes: no decoding
     took = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.strip()}")
-    return took, proc.stdout
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.decode().strip()}")
+    return took, proc.stdout.decode()
 
 
 def median_of(make_args: Any, runs: int, cwd: Path, env: dict[str, str]) -> tuple[float, str]:

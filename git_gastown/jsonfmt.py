@@ -25,6 +25,14 @@ def element(value: Any) -> str:
     return "  " + _render(value, "\n  ")
 
 
+def render_at(value: Any, nl: str) -> str:
+    """VALUE's text when it starts on a line whose newline-and-indentation is NL."""
+    return _render(value, nl)
+
+
+encode_str = _encode_str
+
+
 def array(elements: list[str]) -> str:
     """Join texts made by `element` into the text of the array that holds them."""
     if not elements:

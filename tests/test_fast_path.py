@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from git_gastown import jsonfmt
+from git_gastown.beads import cache, model
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,27 @@ def test_hot_reads_never_import_click(made: tuple[Repo, dict[str, str]],
              "print('\\nRESULT', code, 'click' in sys.modules)")
     r = repo.run(sys.executable, "-c", probe)
     assert r.out.rstrip().endswith("RESULT 0 False")
+
+
+_bead_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.builds(
+        model.Bead, id=_bead_text, title=_bead_text, type=_bead_text, status=_bead_text,
+        priority=st.integers(0, 4), assignee=_bead_text, description=_bead_text,
+        notes=_bead_text, labels=st.lists(_bead_text, max_size=3).map(tuple),
+        deps=st.lists(st.builds(model.Dep, _bead_text, _bead_text), max_size=3).map(tuple),
+        comments=st.lists(st.builds(model.Comment, _bead_text, _bead_text, _bead_text,
+                                    _bead_text), max_size=2).map(tuple),
+        deleted=st.booleans(), extra=st.dictionaries(_bead_text, _json, max_size=3),
+    ),
+    st.booleans(),
+)
+def test_stored_bead_text_is_its_json(bead: model.Bead, blocked: bool) -> None:
+    head, tail = cache.render(bead)
+    data = bead.to_json()
+    data["blocked"] = blocked
+    assert head + ("true" if blocked else "false") + tail == jsonfmt.element(data)
+    assert json.loads(head + "false" + tail) == dict(data, blocked=False)
