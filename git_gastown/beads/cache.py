@@ -42,6 +42,7 @@ _BLOCKED_SLOT = '\n    "blocked": '
 # A writer never waits long for the cache: if a reader is rebuilding it, the writer leaves
 # its change for that reader's next refresh (the ref, not the cache, is the truth).
 _WRITER_BUSY_MS = 200
+_READER_BUSY_MS = 30_000
 # Beyond this many changed beads, recomputing `blocked` for all is cheaper than following
 # dependents (and keeps SQL parameter lists short).
 _BULK = 2000
@@ -81,7 +82,7 @@ class Cache:
         raise AssertionError("unreachable")
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+        db = sqlite3.connect(self.path, timeout=_READER_BUSY_MS / 1000, isolation_level=None,
                              check_same_thread=False)
         try:
             # Big pages keep a whole bead row on its page (a new file only; harmless after).
@@ -229,17 +230,21 @@ class Cache:
         try:
             db = self.db
             db.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
-            db.execute("BEGIN IMMEDIATE")
             try:
-                if self.cached_tip() == old_tip and old_tip is not None:
-                    self._upsert(list(docs.values()))
-                    self._recompute_blocked(set(docs), full=False)
-                    self._set_tip(new_tip)
-                db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-                raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if self.cached_tip() == old_tip and old_tip is not None:
+                        self._upsert(list(docs.values()))
+                        self._recompute_blocked(set(docs), full=False)
+                        self._set_tip(new_tip)
+                    db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                if self._db is not None:
+                    self._db.execute(f"PRAGMA busy_timeout={_READER_BUSY_MS}")
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 self.drop()

@@ -35,7 +35,7 @@ class Beads:
         self.store = store
 
     def cache(self) -> Cache:
-        return Cache(self.store).fresh()
+        return self.store.cache().fresh()
 
     # -- create / update ---------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class Beads:
         def apply(tx: Tx) -> Doc | None:
             # Under the beads lock the fresh cache equals the tip, so its first ready bead
             # nobody else holds is the one to take; the document itself is read from git.
-            cache = Cache(self.store).fresh()
+            cache = self.store.cache().fresh()
             for item in cache.query_brief(ready=True, available_to=tx.actor, limit=1,
                                           **filters):
                 doc = tx.require(item["id"])
@@ -186,7 +186,7 @@ class Beads:
                     hint=f"remove it first: git gt-bead dep rm {bead_id} parent-child {current}",
                 )
         if kind in model.ORDERING_DEPS and not new_bead:
-            graph = Cache(self.store).fresh().edges()
+            graph = self.store.cache().fresh().edges()
             for other in tx.changed.values():
                 graph[other["id"]] = [d.id for d in model.flatten(other).deps
                                       if d.type in model.ORDERING_DEPS]

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from git_gastown.beads import ids, model
 from git_gastown.beads.model import Doc
@@ -15,6 +15,9 @@ from git_gastown.errors import ConcurrentUpdate, GtError, NotFound, NotInitializ
 from git_gastown.git import Repo
 from git_gastown.store import refs
 from git_gastown.store.objects import ObjectStore, edit_tree, read_file_at
+
+if TYPE_CHECKING:
+    from git_gastown.beads.cache import Cache
 
 REF = "refs/gt/beads"
 # How long a write retries while the ref moves under it, and how old git's lock file on
@@ -77,6 +80,7 @@ class BeadStore:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
         self._objects: ObjectStore | None = None
+        self._cache: Cache | None = None
 
     @property
     def objects(self) -> ObjectStore:
@@ -84,6 +88,14 @@ class BeadStore:
         if self._objects is None:
             self._objects = ObjectStore(self.repo)
         return self._objects
+
+    def cache(self) -> Cache:
+        """This store's query cache (one connection per store; call .fresh() to read)."""
+        if self._cache is None:
+            from git_gastown.beads.cache import Cache
+
+            self._cache = Cache(self)
+        return self._cache
 
     def tip(self) -> str | None:
         return refs.read_ref(self.repo, REF)
@@ -102,9 +114,7 @@ class BeadStore:
         return meta
 
     def not_found(self, bead_id: str) -> NotFound:
-        from git_gastown.beads.cache import Cache
-
-        near = Cache(self).closest(bead_id)
+        near = self.cache().closest(bead_id)
         hint = f"did you mean {', '.join(near)}?" if near else "git gt-bead list shows the beads"
         return NotFound(f"no bead {bead_id}", hint=hint)
 
@@ -203,9 +213,7 @@ class BeadStore:
             author=self._author(tx.actor), when=int(time.time()),
         )
         refs.update_ref(self.repo, REF, commit, tx.tip, f"gt {op}", direct=True)
-        from git_gastown.beads.cache import Cache
-
-        Cache(self).applied(tx.tip, commit, tx.changed)
+        self.cache().applied(tx.tip, commit, tx.changed)
 
     def _author(self, actor: str) -> tuple[str, str]:
         _, email = self.repo.identity()

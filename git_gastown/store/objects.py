@@ -73,6 +73,7 @@ class ObjectStore:
         self._catfile: subprocess.Popen[bytes] | None = None
         self._hash_name: str | None = None
         self._seen: dict[str, tuple[str, bytes]] = {}
+        self._trees: dict[str, list[TreeEntry]] = {}
 
     @property
     def hash_name(self) -> str:
@@ -119,7 +120,15 @@ class ObjectStore:
         return self.write("blob", data)
 
     def write_tree(self, entries: Iterable[TreeEntry]) -> str:
-        return self.write("tree", encode_tree(entries))
+        ordered = sorted(entries, key=_tree_sort_key)
+        sha = self.write("tree", encode_tree(ordered))
+        self._remember_tree(sha, ordered)  # the next write starts from this tree
+        return sha
+
+    def _remember_tree(self, sha: str, entries: list[TreeEntry]) -> None:
+        if len(self._trees) >= 1024:
+            self._trees.clear()
+        self._trees[sha] = entries
 
     def write_commit(
         self,
@@ -231,10 +240,15 @@ class ObjectStore:
             proc.wait()
 
     def read_tree(self, sha: str) -> list[TreeEntry]:
+        known = self._trees.get(sha)
+        if known is not None:
+            return known
         kind, data = self.read(sha)
         if kind != "tree":
             raise GitFailed(f"object {sha} is a {kind}, expected a tree")
-        return decode_tree(data, len(sha) // 2)
+        entries = decode_tree(data, len(sha) // 2)
+        self._remember_tree(sha, entries)
+        return entries
 
     def read_commit_tree(self, sha: str) -> str:
         kind, data = self.read(sha)
