@@ -111,6 +111,11 @@ def test_hot_reads_never_import_click(made: tuple[Repo, dict[str, str]],
 
 
 _bead_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+_finite_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=10,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -122,7 +127,7 @@ _bead_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
         deps=st.lists(st.builds(model.Dep, _bead_text, _bead_text), max_size=3).map(tuple),
         comments=st.lists(st.builds(model.Comment, _bead_text, _bead_text, _bead_text,
                                     _bead_text), max_size=2).map(tuple),
-        deleted=st.booleans(), extra=st.dictionaries(_bead_text, _json, max_size=3),
+        deleted=st.booleans(), extra=st.dictionaries(_bead_text, _finite_json, max_size=3),
     ),
     st.booleans(),
 )
