@@ -17,7 +17,7 @@ from git_gastown.beads.model import Doc
 if TYPE_CHECKING:
     from git_gastown.beads.store import BeadStore
 
-SCHEMA = 5
+SCHEMA = 5  # bump whenever the stored rows or the plain view (model.flatten) change
 # Each bead's JSON is stored already rendered as an element of a `--json` array (j1, then
 # the `blocked` value, which changes with other beads, then j2), so listing 50,000 beads
 # concatenates text instead of parsing and re-encoding it. Rows are kept in the order

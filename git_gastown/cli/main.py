@@ -19,6 +19,20 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
 }
 
+# Families whose console script starts in a click-free module that answers the hot reads
+# itself and hands everything else to the family's click command (cli/fast.py).
+FAST_ENTRY: dict[str, str] = {"bead": "git_gastown.cli.fast"}
+
+
+# The pitch, shown by `git gt --help` and in git-gt(1).
+OVERVIEW = (
+    "git-gastown runs many coding agents (Claude Code, Codex, Gemini, aider, or plain "
+    "scripts) on one repository without losing their work. Work items (beads), agent state "
+    "and the merge queue live in git refs under refs/gt/*: there is no daemon and no "
+    "database server, and any git remote syncs them. Run `git gt-init` once in a "
+    "repository to enable it."
+)
+
 
 def usage() -> str:
     width = max(len(f) for f in FAMILIES)
@@ -51,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"git gt: error: unknown command {family!r}; run git gt --help for the list",
                    err=True)
         return 2
-    module = importlib.import_module(FAMILIES[family][0])
+    module = importlib.import_module(FAST_ENTRY.get(family, FAMILIES[family][0]))
     code: int = module.main(args[1:], prog=f"git gt {family}")
     return code
 

@@ -6,6 +6,7 @@ commands print without paying for importing click.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -76,7 +77,8 @@ def show_text(b: dict[str, Any], blockers: list[dict[str, str]]) -> str:
             out.append(f"\n{key.capitalize()}:\n" + "\n".join("  " + ln
                                                              for ln in b[key].splitlines()))
     for key, value in sorted(b["fields"].items()):
-        out.append(f"  {key}: {value}")
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        out.append(f"  {key}: {shown}")
     if b["comments"]:
         out.append("\nComments:")
         for c in b["comments"]:
