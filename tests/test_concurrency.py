@@ -343,3 +343,22 @@ def test_ref_updates_keep_git_semantics(repo: Repo) -> None:
     repo.bead("close", first)
     assert "refs/gt/beads" in seen.read_text()
     _fsck_clean(repo)
+
+
+def test_a_busy_cache_never_holds_up_writers(repo: Repo) -> None:
+    first = repo.create("before")
+    # Another process holds the cache's write lock, as a long rebuild does.
+    db = sqlite3.connect(_cache_path(repo), isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        start = time.monotonic()
+        second = repo.create("while the cache is busy")
+        repo.bead("update", first, "--notes", "also while busy")
+        assert time.monotonic() - start < 5  # no waiting on the cache (and none lost)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    beads = _all_beads(repo)  # the next read catches up from the ref
+    assert beads[second]["title"] == "while the cache is busy"
+    assert beads[first]["notes"] == "also while busy"
+    _assert_cache_matches_rebuild(repo)

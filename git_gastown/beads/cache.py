@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from git_gastown import jsonfmt
 from git_gastown.beads import ids, model
 from git_gastown.beads.model import Doc
+from git_gastown.errors import GtError
 
 if TYPE_CHECKING:
     from git_gastown.beads.store import BeadStore
@@ -39,10 +40,12 @@ CREATE INDEX IF NOT EXISTS beads_parent ON beads (parent);
 """
 _JSON = "j1 || CASE blocked WHEN 0 THEN 'false' ELSE 'true' END || j2"
 _BLOCKED_SLOT = '\n    "blocked": '
-# A writer never waits long for the cache: if a reader is rebuilding it, the writer leaves
-# its change for that reader's next refresh (the ref, not the cache, is the truth).
-_WRITER_BUSY_MS = 200
-_READER_BUSY_MS = 30_000
+# A writer never waits long for the cache (it holds the beads lock): if a reader is
+# refreshing or rebuilding it, the writer leaves its change for the next refresh (the ref,
+# not the cache, is the truth). A reader waits for another's rebuild, which on a large
+# store under load can take tens of seconds.
+_WRITER_BUSY_MS = 20
+_READER_BUSY_MS = 180_000
 # Beyond this many changed beads, recomputing `blocked` for all is cheaper than following
 # dependents (and keeps SQL parameter lists short).
 _BULK = 2000
@@ -137,7 +140,10 @@ class Cache:
             return self._fresh()
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise
+                raise GtError(
+                    f"the query cache {self.path} stayed locked by another process",
+                    hint="it is being rebuilt; try again in a minute",
+                ) from exc
             self.drop()
             return self._fresh()
 
