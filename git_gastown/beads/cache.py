@@ -85,8 +85,7 @@ class Cache:
         raise AssertionError("unreachable")
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=_READER_BUSY_MS / 1000, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=_READER_BUSY_MS / 1000, isolation_level=None)
         try:
             # Big pages keep a whole bead row on its page (a new file only; harmless after).
             db.execute("PRAGMA page_size=16384")
@@ -364,6 +363,10 @@ class Cache:
             return b"[]"
         return b"[\n" + b",\n".join(items) + b"\n]"
 
+    def count(self, **filters: Any) -> int:
+        sql, args = _select("count(*)", **filters)
+        return int(self.db.execute(sql, args).fetchone()[0])
+
     def query_brief(self, **filters: Any) -> list[dict[str, Any]]:
         """Only what a one-line listing shows, without parsing any stored JSON."""
         sql, args = _select("id, title, type, status, priority, assignee, blocked", **filters)
@@ -431,8 +434,8 @@ class Cache:
             "by_status": grouped("status"),
             "by_type": grouped("type"),
             "by_priority": grouped("priority"),
-            "ready": len(self.query(ready=True)),
-            "blocked": len(self.query(blocked=True)),
+            "ready": self.count(ready=True),
+            "blocked": self.count(blocked=True),
         }
 
 
