@@ -137,3 +137,18 @@ def test_stored_bead_text_is_its_json(bead: model.Bead, blocked: bool) -> None:
     data["blocked"] = blocked
     assert head + ("true" if blocked else "false") + tail == jsonfmt.element(data)
     assert json.loads(head + "false" + tail) == dict(data, blocked=False)
+
+
+def test_fast_path_from_a_linked_worktree_subdirectory(repo: Repo) -> None:
+    bead_id = repo.create("seen from a worktree")
+    repo.git("worktree", "add", "-q", str(repo.path.parent / "wt"), "-b", "side")
+    sub = repo.path.parent / "wt" / "deep" / "er"
+    sub.mkdir(parents=True)
+    fast = repo.run("git-gt-bead", "show", bead_id, "--json", cwd=sub)
+    slow = repo.run("git-gt-bead", "show", bead_id, "--json", cwd=sub,
+                    env=dict(repo.env, GT_NO_FAST_PATH="1"))
+    assert fast.out == slow.out
+    assert json.loads(fast.out)[0]["title"] == "seen from a worktree"
+    # A write from the worktree lands in the one store all worktrees share.
+    other = repo.run("git-gt-bead", "create", "from the worktree", cwd=sub).out.strip()
+    assert repo.show(other)["title"] == "from the worktree"
