@@ -12,6 +12,7 @@ from typing import Any
 
 from git_gastown.beads import ids, model
 from git_gastown.beads.store import BeadStore
+from git_gastown.store.objects import read_file_at
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,13 @@ def history(store: BeadStore, bead_id: str) -> list[Change]:
             versions.append((sha, subject, model.decode(data)))
         except ValueError:
             continue
-    current = versions[-1][2] if versions else model.new_doc(bead_id)
+    # The current version is the tip's, not the last in log order: after a merge the
+    # log's last commit for the path may be a side commit whose value lost.
+    at_tip = read_file_at(store.objects, store.objects.read_commit_tree(tip), path)
+    try:
+        current = model.decode(at_tip) if at_tip is not None else model.new_doc(bead_id)
+    except ValueError:
+        current = versions[-1][2] if versions else model.new_doc(bead_id)
     seen: set[tuple[str, str, str]] = set()
     changes: list[Change] = []
     for sha, subject, doc in versions:

@@ -14,6 +14,7 @@ from filelock import FileLock, Timeout
 from git_gastown.errors import ConcurrentUpdate, GtError
 from git_gastown.git import Repo
 
+
 def read_ref(repo: Repo, name: str) -> str | None:
     """The id a ref points at, read straight from the ref files (no subprocess)."""
     loose = repo.common_dir / name
@@ -77,6 +78,7 @@ class RefUpdate:
     name: str
     new: str | None  # None deletes
     old: str | None  # None: must not exist (for create) / unchecked for delete
+    check: bool = True  # False: set NEW whatever the ref holds now (remote-tracking copies)
 
 
 def transaction(repo: Repo, updates: list[RefUpdate]) -> None:
@@ -85,6 +87,8 @@ def transaction(repo: Repo, updates: list[RefUpdate]) -> None:
     for u in updates:
         if u.new is None:
             lines.append(f"delete {u.name}" + (f" {u.old}" if u.old else ""))
+        elif not u.check:
+            lines.append(f"update {u.name} {u.new}")
         else:
             lines.append(f"update {u.name} {u.new} {u.old or '0' * len(u.new)}")
     lines += ["prepare", "commit"]
