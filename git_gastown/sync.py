@@ -186,7 +186,7 @@ def _plan(store: BeadStore, local: str, remote: str, *, where: str,
     status = "merged"
     if base is None:
         if not _has_beads(store, l_tree):
-            status = "adopted"  # nothing here yet: take their history and prefix
+            status = "adopted"  # nothing here yet: take their history
         elif not (allow_unrelated or not _has_beads(store, r_tree)):
             raise Refused(
                 f"{where} has no history in common with this clone's refs/gt/beads",
@@ -194,8 +194,7 @@ def _plan(store: BeadStore, local: str, remote: str, *, where: str,
                      "--allow-unrelated; nothing was changed")
     elif base == local:
         status = "fast-forward"
-    if status != "adopted":
-        beads_merge.merge_meta(store.read_meta(local), r_meta, where)
+    beads_merge.merge_meta(store.read_meta(local), r_meta, where)  # the prefixes must agree
     b_tree = objects.read_commit_tree(base) if base else None
     merged = beads_merge.merge_trees(objects, None if status == "adopted" else l_tree, r_tree,
                                      b_tree, where=where)
