@@ -183,6 +183,7 @@ def _plan(store: BeadStore, local: str, remote: str, *, where: str,
         return "up-to-date", None, base
     l_tree = objects.read_commit_tree(local)
     r_meta = beads_merge.check_meta(read_file_at(objects, r_tree, beads_merge.META_PATH), where)
+    beads_merge.merge_meta(store.read_meta(local), r_meta, where)  # the prefixes must agree
     status = "merged"
     if base is None:
         if not _has_beads(store, l_tree):
@@ -194,7 +195,6 @@ def _plan(store: BeadStore, local: str, remote: str, *, where: str,
                      "--allow-unrelated; nothing was changed")
     elif base == local:
         status = "fast-forward"
-    beads_merge.merge_meta(store.read_meta(local), r_meta, where)  # the prefixes must agree
     b_tree = objects.read_commit_tree(base) if base else None
     merged = beads_merge.merge_trees(objects, None if status == "adopted" else l_tree, r_tree,
                                      b_tree, where=where)
@@ -360,6 +360,11 @@ def update_tracking(repo: Repo, remote: str, tips: dict[str, str], *, prune: boo
         refs.transaction(repo, updates)
 
 
+# A remote refusal that only means another push got there first: retry like a rejection.
+_RACE_REASONS = ("failed to update ref", "cannot lock ref", "failed to lock",
+                 "incorrect old value", "stale info")
+
+
 @dataclass
 class PushResult:
     pushed: list[str] = field(default_factory=list)
@@ -381,7 +386,8 @@ def push_refs(repo: Repo, remote: str, names: Sequence[str]) -> PushResult:
         name = dst.removeprefix("refs/gt/")
         if flag != "!":
             result.pushed.append(name)
-        elif summary.startswith("[remote rejected]"):
+        elif summary.startswith("[remote rejected]") and not any(
+                why in summary for why in _RACE_REASONS):
             refused.append(f"{dst} {summary.removeprefix('[remote rejected]').strip()}")
         else:
             result.raced.append(name)
