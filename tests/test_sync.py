@@ -246,7 +246,7 @@ def test_malformed_remote_bead_is_refused(pair: tuple[Repo, Repo], tmp_path: Pat
 
 def test_unsupported_format_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,
                                        env: dict[str, str]) -> None:
-    a, b = pair
+    _, b = pair
 
     def bump(r: Repo) -> None:
         (r.path / "meta.json").write_text(json.dumps({"format": 9, "prefix": "gt"}))
@@ -257,7 +257,7 @@ def test_unsupported_format_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,
 
 def test_other_prefix_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,
                                  env: dict[str, str]) -> None:
-    a, b = pair
+    _, b = pair
 
     def other(r: Repo) -> None:
         (r.path / "meta.json").write_text(json.dumps({"format": 1, "prefix": "zz"}))
@@ -334,7 +334,7 @@ def test_plain_fetch_then_any_command_merges(pair: tuple[Repo, Repo]) -> None:
 
 def test_fetched_bad_remote_warns_once_and_commands_still_work(
         pair: tuple[Repo, Repo], tmp_path: Path, env: dict[str, str]) -> None:
-    a, b = pair
+    _, b = pair
 
     def bump(r: Repo) -> None:
         (r.path / "meta.json").write_text(json.dumps({"format": 9, "prefix": "gt"}))

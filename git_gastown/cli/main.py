@@ -15,6 +15,8 @@ from git_gastown import __version__
 FAMILIES: dict[str, tuple[str, str]] = {
     "init": ("git_gastown.cli.init", "enable gastown in a repository (beads ref, hooks)"),
     "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
+    "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
+    "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
     "sync": ("git_gastown.cli.sync", "fetch, merge and push beads and refs/gt/* with a remote"),
 }
 
