@@ -134,7 +134,7 @@ def remote_beads(repo: Repo) -> tuple[str, str] | None:
 def adopt_remote(repo: Repo, store: BeadStore, remote: str, tip: str, *,
                  prefix: str | None) -> tuple[str, str]:
     """Make refs/gt/beads the remote's history; return (remote, its prefix)."""
-    from git_gastown import sync
+    from git_gastown import syncstate
     from git_gastown.beads import merge
     from git_gastown.errors import GitFailed, Refused, UsageError
     from git_gastown.store.objects import read_file_at
@@ -152,7 +152,7 @@ def adopt_remote(repo: Repo, store: BeadStore, remote: str, tip: str, *,
                          hint="run git gt-init without --prefix to adopt it "
                               "(or --no-adopt to start a separate history)")
     store.advance(None, tip, f"init: adopt {remote}")
-    sync.write_record(repo, remote, tip)
+    syncstate.write_record(repo, remote, tip)
     return remote, theirs
 
 

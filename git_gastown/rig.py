@@ -35,11 +35,11 @@ class Rig:
 
     def catch_up(self) -> None:
         """Merge remote beads that a plain `git fetch` brought (cheap when nothing came)."""
-        from git_gastown import sync
+        from git_gastown import syncstate
 
-        if not sync.pending(self.repo):
+        if not syncstate.pending(self.repo):
             return
-        from git_gastown import notices
+        from git_gastown import notices, sync
         from git_gastown.errors import GtError
 
         try:

@@ -15,7 +15,6 @@ merged, reading ref files only, and merges when they differ.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import subprocess
@@ -33,9 +32,9 @@ from git_gastown.errors import ConcurrentUpdate, GitFailed, GtError, Refused, Us
 from git_gastown.git import Repo, scrubbed_env
 from git_gastown.store import refs
 from git_gastown.store.objects import read_file_at
+from git_gastown.syncstate import pending, write_record
 
 STAGING = "refs/gt-fetch"
-RECORD = "sync.json"
 MAX_ATTEMPTS = 5
 SYNC_ENV = "GT_SYNC_ACTIVE"  # set for the pushes a sync makes: the pre-push hook stands down
 
@@ -401,34 +400,6 @@ def push_refs(repo: Repo, remote: str, names: Sequence[str]) -> PushResult:
     return result
 
 
-# -- the record of merged remote tips (for catch_up) -------------------------------------
-
-
-def read_record(repo: Repo) -> dict[str, dict[str, str]]:
-    try:
-        data = json.loads((repo.gt_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return {"merged": {}, "refused": {}}
-    if not isinstance(data, dict):
-        return {"merged": {}, "refused": {}}
-    return {"merged": dict(data.get("merged") or {}), "refused": dict(data.get("refused") or {})}
-
-
-def write_record(repo: Repo, remote: str, tip: str | None, *, refused: bool = False) -> None:
-    record = read_record(repo)
-    key, other = ("refused", "merged") if refused else ("merged", "refused")
-    if tip is None:
-        record[key].pop(remote, None)
-    else:
-        record[key][remote] = tip
-    if not refused:
-        record[other].pop(remote, None)
-    path = repo.runtime_path(RECORD)
-    tmp = path.with_name(f".{RECORD}.{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
 # -- git gt-sync ---------------------------------------------------------------------------
 
 
@@ -536,45 +507,6 @@ def _merge_all(repo: Repo, remote: str, staged: dict[str, str], actor: str, dry_
 
 
 # -- after a plain `git fetch`: the cheap check every command makes --------------------------
-
-
-def tracking_beads_tips(repo: Repo) -> dict[str, str]:
-    """refs/gt/remotes/<remote>/beads for every remote, from the ref files (no subprocess)."""
-    tips: dict[str, str] = {}
-    base = repo.common_dir / "refs" / "gt" / "remotes"
-    try:
-        names = os.listdir(base)
-    except OSError:
-        names = []
-    for remote in names:
-        try:
-            text = (base / remote / "beads").read_text().strip()
-        except OSError:
-            continue
-        if len(text) >= 40:
-            tips[remote] = text
-    try:
-        with open(repo.common_dir / "packed-refs") as fh:
-            for line in fh:
-                if " refs/gt/remotes/" not in line or not line.rstrip().endswith("/beads"):
-                    continue
-                sha, _, ref = line.strip().partition(" ")
-                remote = ref[len("refs/gt/remotes/"):-len("/beads")]
-                if "/" not in remote:
-                    tips.setdefault(remote, sha)
-    except OSError:
-        pass
-    return tips
-
-
-def pending(repo: Repo) -> dict[str, str]:
-    """Remote beads tips that arrived by fetch and were neither merged nor refused yet."""
-    tips = tracking_beads_tips(repo)
-    if not tips:
-        return {}
-    record = read_record(repo)
-    return {r: t for r, t in tips.items()
-            if record["merged"].get(r) != t and record["refused"].get(r) != t}
 
 
 def catch_up(repo: Repo, actor: str) -> list[BeadsResult]:

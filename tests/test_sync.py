@@ -273,7 +273,8 @@ def test_unrelated_history_is_refused_unless_allowed(tmp_path: Path,
     one.git("remote", "add", "origin", str(hub))
     one.create("from one")
     one.gt("sync")
-    two = make_repo(tmp_path / "two", env)  # its own gt-init: an unrelated root
+    two = make_repo(tmp_path / "two", env, init_gt=False)
+    two.gt("init", "--prefix", "gt", "--actor", "someone else")  # an unrelated root
     two.git("remote", "add", "origin", str(hub))
     two.create("from two")
     _refused(two, "has no history in common")

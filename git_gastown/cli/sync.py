@@ -10,9 +10,69 @@ import click
 
 from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
 
+MAN_SECTIONS = (
+    ("Examples", """\
+Work on two machines through any shared remote (GitHub, a bare repository, git daemon):
 
-def _short(sha: str | None) -> str:
-    return sha[:10] if sha else "-"
+    git gt-sync                    # fetch, merge, push with the branch's remote (or origin)
+    git gt-sync upstream --no-push # merge what upstream has, push nothing
+    git gt-sync --dry-run          # what would change; changes nothing
+    git gt-sync --json             # counts: added, changed, conflicts_resolved, ...
+
+A fresh clone joins the existing beads history:
+
+    git clone URL && cd repo && git gt-init     # adopts the remote's refs/gt/beads
+
+Stay in sync without typing git gt-sync: a plain `git fetch` brings the remote's beads into
+refs/gt/remotes/REMOTE/beads and the next git gt-* command merges them; with
+`git config gt.autosync true`, `git push` also pushes refs/gt/* (in the background).
+"""),
+    ("The merge", """\
+Every bead field, label and dependency carries its own stamp (a per-bead logical clock,
+the actor and the time). Merging takes, entry by entry, the later stamp: different fields
+changed on two clones both survive; one field changed on both keeps the change with the
+higher clock, ties broken by actor, and the other value stays visible in
+`git gt-bead history`. Labels and dependencies are sets with removals, so a removal
+propagates; comments are a union; a deleted bead stays deleted. Only the subtrees that
+differ are read, so the cost follows the size of the change, not of the store.
+
+The merged tree depends only on the two trees, never on the order of syncs, so clones
+converge to byte-identical refs/gt/beads trees. The merge commit has both parents (local
+first), so `git log refs/gt/beads` shows the true history.
+
+Two beads created on two clones with one id (told apart by the random nonce written at
+creation) are both kept: the one with the smaller nonce keeps the id, the other gets the
+id plus two characters derived from its nonce, the same on every clone. The sync prints
+both ids. Dependencies that named the id are not rewritten: a dependency recorded on the
+other clone meant the moved bead, one recorded after the sync means the bead that stayed,
+and the merge cannot tell them apart; check them with `git gt-bead show ID`.
+
+Dependency cycles (blocks, parent-child) that two clones made together are reported on
+stderr and in --json after the merge; break one edge with `git gt-bead dep rm`.
+"""),
+    ("Refusals", """\
+Nothing local changes, and the sync exits 1 with one line, when the remote's refs/gt/beads
+holds malformed JSON or a bead at the wrong path, uses a beads format this version does
+not read, uses another id prefix, or shares no commit with the local history (an
+unrelated history). An unrelated history is adopted when this clone has no beads yet (its
+prefix must agree), and merged with --allow-unrelated when both sides hold beads with the
+same prefix. Other refs/gt/* kinds fast-forward only; a diverged one keeps the local tip
+and is reported.
+"""),
+    ("Files", """\
+The remote's refs are fetched into refs/gt-fetch/REMOTE/* while they are checked, then
+copied to refs/gt/remotes/REMOTE/*. $GIT_COMMON_DIR/gt/sync.json records the remote beads
+tips already merged (or refused), so commands merge a fetched tip once.
+$GIT_COMMON_DIR/gt/logs/autosync.log holds the output of syncs started by the pre-push
+hook.
+"""),
+    ("Configuration", """\
+gt.autosync (default false): the pre-push hook starts a git gt-sync of the remote being
+pushed to, detached, so the push never waits for it or fails because of it.
+
+gt.automerge (default true): git gt-* commands merge beads that a plain git fetch brought.
+"""),
+)
 
 
 def _describe(o: dict[str, Any], dry_run: bool) -> str:
