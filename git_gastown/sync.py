@@ -36,6 +36,7 @@ from git_gastown.syncstate import pending, write_record
 
 STAGING = "refs/gt-fetch"
 MAX_ATTEMPTS = 5
+CATCH_UP_WAIT = 10.0  # seconds a command waits for a running sync before going on
 SYNC_ENV = "GT_SYNC_ACTIVE"  # set for the pushes a sync makes: the pre-push hook stands down
 
 # Kind of ref under refs/gt/ (an exact name, or a prefix ending in "/") -> its merge step,
@@ -514,7 +515,12 @@ def catch_up(repo: Repo, actor: str) -> list[BeadsResult]:
     if not pending(repo) or not repo.config_bool("gt.automerge", True):
         return []
     results: list[BeadsResult] = []
-    with refs.locked(repo, "sync"):
+    lock = refs.locked(repo, "sync", timeout=CATCH_UP_WAIT)
+    try:
+        lock.__enter__()
+    except GtError:
+        return []  # a git gt-sync is running: it merges what arrived
+    try:
         for remote, tip in sorted(pending(repo).items()):
             try:
                 res = merge_beads(repo, tip, remote_name=remote, actor=actor)
@@ -529,6 +535,8 @@ def catch_up(repo: Repo, actor: str) -> list[BeadsResult]:
                 notices.warn("id_collision", collision_line(c))
             for cycle in res.cycles:
                 notices.warn("dependency_cycle", cycle_line(cycle))
+    finally:
+        lock.__exit__(None, None, None)
     return results
 
 
