@@ -69,8 +69,13 @@ def test_two_clones_converge_and_keep_both_fields(pair: tuple[Repo, Repo]) -> No
     a.bead("update", shared, "--priority", "0")
     b.bead("update", shared, "--description", "from b")
     only_b = b.create("made on b")
+    b.commit_file("work.txt", "uncommitted next\n")
+    (b.path / "work.txt").write_text("dirty\n")
+    branches = b.git("for-each-ref", "refs/heads", "refs/remotes", "refs/tags")
     a.gt("sync")
     out = sync_json(b)
+    assert b.git("for-each-ref", "refs/heads", "refs/remotes", "refs/tags") == branches
+    assert b.git("status", "--porcelain") == "M work.txt"  # the working tree is untouched
     assert out["added"] == 0 and out["changed"] == 1  # a's priority arrived
     a.gt("sync")
     assert tree(a) == tree(b)
@@ -453,7 +458,9 @@ def test_hook_refs_fast_forward_and_divergence_is_kept(pair: tuple[Repo, Repo]) 
 def test_sync_is_idempotent(pair: tuple[Repo, Repo]) -> None:
     a, b = pair
     a.create("x")
-    converge(a, b)
+    a.run("git-gt", "sync")  # the dispatcher runs the same command
+    b.gt("sync")
+    a.gt("sync")
     tip = b.git("rev-parse", "refs/gt/beads")
     data = sync_json(b)
     assert data["pushed"] == [] and data["refs"][0]["status"] == "up-to-date"  # type: ignore[index]
