@@ -158,6 +158,16 @@ def test_malformed_remote_document_is_refused(objects: ObjectStore) -> None:
         model.new_doc("gt-ddddd"))})
     with pytest.raises(merge.Refused, match="holds bead 'gt-ddddd'"):
         merge.merge_trees(objects, good, wrong)
+    misplaced = edit_tree(objects, good, {"beads/00/00/gt-eeeee.json": model.encode(
+        model.new_doc("gt-eeeee"))})
+    with pytest.raises(merge.Refused, match="not where a bead file belongs"):
+        merge.merge_trees(objects, good, misplaced)
+    future = edit_tree(objects, good, {merge.META_PATH: merge.meta_bytes(
+        {"format": 2, "prefix": "gt"})})
+    with pytest.raises(merge.Refused, match="format 2"):
+        merge.merge_trees(objects, good, future)
+    assert merge.merge_trees(objects, good, edit_tree(objects, good, {
+        "README": b"not a bead"})).tree != good  # other files are carried along
 
 
 # -- three real clones, random operations, random sync orders -------------------------------

@@ -33,6 +33,7 @@ from git_gastown.errors import Refused
 from git_gastown.store.objects import (
     EMPTY_TREE,
     MODE_BLOB,
+    MODE_EXEC,
     MODE_TREE,
     ObjectStore,
     TreeEntry,
@@ -194,6 +195,9 @@ class TreeMerger:
                     if lo is not None and lo.sha == r.sha and lo.mode == r.mode:
                         continue
                     path = prefix + name
+                    if r.mode not in (MODE_TREE, MODE_BLOB, MODE_EXEC):
+                        raise Refused(f"{self.where}: {path} is neither a file nor a "
+                                      "directory", hint="repair the remote; nothing was changed")
                     if lo is not None and lo.is_tree != r.is_tree:
                         raise Refused(f"{self.where}: {path} is a file on one side and a "
                                       "directory on the other",
@@ -226,6 +230,9 @@ class TreeMerger:
                 continue
             bead_id = ids.id_from_path(path)
             if bead_id is None or ids.fanout(bead_id) != path:
+                if r_sha is not None and path.startswith("beads/"):
+                    raise Refused(f"{self.where}: {path} is not where a bead file belongs",
+                                  hint="repair the remote; nothing was changed")
                 changes.update(self._other(path, l_sha, r_sha, blobs))
                 continue
             self.local_blob[path] = l_sha
