@@ -465,3 +465,19 @@ def test_sync_is_idempotent(pair: tuple[Repo, Repo]) -> None:
     data = sync_json(b)
     assert data["pushed"] == [] and data["refs"][0]["status"] == "up-to-date"  # type: ignore[index]
     assert b.git("rev-parse", "refs/gt/beads") == tip
+
+
+def test_sync_json_fields_are_documented(pair: tuple[Repo, Repo]) -> None:
+    from test_json_doc import tables_after
+
+    top, item = tables_after("git gt-sync")
+    a, b = pair
+    a.create("x")
+    a.gt("sync")
+    data = sync_json(b)
+    assert set(data) == top
+    refs = data["refs"]
+    assert isinstance(refs, list)
+    counts = {"added", "changed", "conflicts_resolved", "id_collisions", "cycles"}
+    assert set(refs[0]) == item | counts
+    assert set(sync_json(b, "--dry-run")) == top
