@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -372,6 +373,8 @@ def test_autosync_pushes_beads_with_the_branch(pair: tuple[Repo, Repo], hub: Pat
         raise AssertionError(log.read_text() if log.exists() else "no autosync log")
     b.gt("sync")
     assert b.show(bid)["title"] == "pushed along"
+    log = (a.path / ".git" / "gt" / "logs" / "autosync.log").read_text()
+    assert log.count("pre-push: git gt-sync origin") == 1  # its own push did not recurse
 
 
 def test_autosync_off_pushes_nothing(pair: tuple[Repo, Repo], hub: Path) -> None:
@@ -380,7 +383,7 @@ def test_autosync_off_pushes_nothing(pair: tuple[Repo, Repo], hub: Path) -> None
     a.create("stays local")
     a.commit_file("code.txt", "x\n")
     a.git("push", "-q", "origin", "main")
-    time.sleep(0.5)
+    assert not (a.path / ".git" / "gt" / "logs" / "autosync.log").exists()  # never started
     assert a.git("ls-remote", str(hub), "refs/gt/beads") == before
 
 
@@ -481,3 +484,24 @@ def test_sync_json_fields_are_documented(pair: tuple[Repo, Repo]) -> None:
     counts = {"added", "changed", "conflicts_resolved", "id_collisions", "cycles"}
     assert set(refs[0]) == item | counts
     assert set(sync_json(b, "--dry-run")) == top
+
+
+def test_peers_that_merged_each_other_converge_to_one_commit(tmp_path: Path,
+                                                             env: dict[str, str]) -> None:
+    a = make_repo(tmp_path / "a", env)
+    b = clone_of(a.path, tmp_path / "b", env)  # adopts a's beads through origin
+    a.git("remote", "add", "b", str(b.path))
+    b.git("remote", "rename", "origin", "a")
+    a.create("from a")
+    b.create("from b")
+    shutil.copytree(a.path, tmp_path / "a-before")  # what b sees while a merges b
+    b.git("remote", "add", "a-before", str(tmp_path / "a-before"))
+    a.gt("sync", "b", "--no-push")
+    b.gt("sync", "a-before", "--no-push")  # two independent merges of the same pair
+    assert tree(a) == tree(b)
+    assert a.git("rev-parse", "refs/gt/beads") != b.git("rev-parse", "refs/gt/beads")
+    data = sync_json(a, "b", "--no-push")
+    assert data["refs"][0]["status"] == "joined"  # type: ignore[index]
+    b.gt("sync", "a", "--no-push")
+    assert a.git("rev-parse", "refs/gt/beads") == b.git("rev-parse", "refs/gt/beads")
+    assert sync_json(b, "a", "--no-push")["refs"][0]["status"] == "up-to-date"  # type: ignore[index]
