@@ -188,7 +188,7 @@ def _plan(store: BeadStore, local: str, remote: str, *, where: str,
     if base is None:
         if not _has_beads(store, l_tree):
             status = "adopted"  # nothing here yet: take their history
-        elif not (allow_unrelated or not _has_beads(store, r_tree)):
+        elif _has_beads(store, r_tree) and not allow_unrelated:
             raise Refused(
                 f"{where} has no history in common with this clone's refs/gt/beads",
                 hint="if both really hold this project's beads, run git gt-sync "
