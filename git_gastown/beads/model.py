@@ -206,13 +206,13 @@ def merge_docs(a: Doc, b: Doc) -> Doc:
         merged: dict[str, Stamp] = dict(a[section])
         for key, sb in b[section].items():
             sa = merged.get(key)
-            if sa is None or stamp_key(sb) > stamp_key(sa):
+            if sa is None or (sb != sa and stamp_key(sb) > stamp_key(sa)):
                 merged[key] = sb
         out[section] = merged
     comments = dict(a["comments"])
     for cid, cb in b["comments"].items():
         ca = comments.get(cid)
-        if ca is None or canonical(cb) > canonical(ca):
+        if ca is None or (cb != ca and canonical(cb) > canonical(ca)):
             comments[cid] = cb
     out["comments"] = comments
     return out
