@@ -173,17 +173,23 @@ def test_id_collision_keeps_both_and_reports(pair: tuple[Repo, Repo],
     for repo in (a, b):
         repo.run("python", "-c", _CREATE_FIXED, "gt-aaaaa", f"made on {repo.path.name}",
                  cwd=repo.path)
+        repo.bead("update", "gt-aaaaa", "--title", f"made on {repo.path.name} v2")
     a.gt("sync")
     out = b.gt("sync")
     assert "two beads had the id gt-aaaaa" in out.out
     a.gt("sync")
     assert tree(a) == tree(b)
     titles = sorted(x["title"] for x in a.bead("list", "--json").json())
-    assert titles == ["made on a", "made on b"]
+    assert titles == ["made on a v2", "made on b v2"]
     ids = sorted(x["id"] for x in a.bead("list", "--json").json())
     assert ids[0] == "gt-aaaaa" and ids[1].startswith("gt-aaaaa") and len(ids[1]) == 10
     msg = a.git("log", "--format=%B", "refs/gt/beads")
     assert f"Gt-Collision: gt-aaaaa -> {ids[1]}" in msg
+    # The moved bead keeps its history from before the move; the other bead's is not mixed in.
+    moved = a.show(ids[1])["title"]
+    hist = a.bead("history", ids[1], "--json").json()
+    titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
+    assert titles == {(moved.removesuffix(" v2"), False), (moved, True)}
 
 
 _CREATE_FIXED = """
@@ -505,3 +511,18 @@ def test_peers_that_merged_each_other_converge_to_one_commit(tmp_path: Path,
     b.gt("sync", "a", "--no-push")
     assert a.git("rev-parse", "refs/gt/beads") == b.git("rev-parse", "refs/gt/beads")
     assert sync_json(b, "a", "--no-push")["refs"][0]["status"] == "up-to-date"  # type: ignore[index]
+
+
+def test_fetch_then_command_reports_a_cycle(pair: tuple[Repo, Repo]) -> None:
+    a, b = pair
+    x, y = a.create("x"), a.create("y")
+    converge(a, b)
+    a.bead("dep", "add", x, "blocks", y)
+    b.bead("dep", "add", y, "blocks", x)
+    a.gt("sync")
+    b.git("fetch", "-q", "origin")
+    res = b.bead("list", "--json")
+    warnings = [json.loads(line)["warning"] for line in res.err.splitlines()]
+    assert [w["code"] for w in warnings] == ["dependency_cycle"]
+    assert x in warnings[0]["message"] and y in warnings[0]["message"]
+    assert "warning" not in b.bead("list").err  # reported once, when it arrived
