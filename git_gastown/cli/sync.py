@@ -43,7 +43,7 @@ first), so `git log refs/gt/beads` shows the true history.
 Two beads created on two clones with one id (told apart by the random nonce written at
 creation) are both kept: the one with the smaller nonce keeps the id, the other gets the
 id plus two characters derived from its nonce, the same on every clone. The sync prints
-both ids. Dependencies that named the id are not rewritten: a dependency recorded on the
+both ids, and `git gt-bead history NEW-ID` still shows what happened before the move. Dependencies that named the id are not rewritten: a dependency recorded on the
 other clone meant the moved bead, one recorded after the sync means the bead that stayed,
 and the merge cannot tell them apart; check them with `git gt-bead show ID`.
 
