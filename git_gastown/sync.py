@@ -64,6 +64,7 @@ class RefJob:
     actor: str
     dry_run: bool = False
     allow_unrelated: bool = False
+    tracked: str | None = None  # the remote's tip at the last sync (refs/gt/remotes/...)
 
     @property
     def ref(self) -> str:
@@ -114,6 +115,11 @@ def fast_forward_only(job: RefJob) -> RefOutcome:
     """The default merge step: take the remote's tip when it only adds commits; when the
     two diverged keep the local tip and say so (a later feature can plug a real merge)."""
     local, remote = job.local, job.remote
+    if remote is None and job.tracked is not None:
+        # The remote had it at the last sync and has deleted it since: do not push it
+        # back (a deletion elsewhere is not undone), and keep the local copy.
+        return RefOutcome(job.name, "gone", local, local,
+                          message=f"{job.remote_name} deleted it; kept the local copy")
     if remote is None:
         return RefOutcome(job.name, "local-only", local, local, push=local is not None)
     if local is None:
@@ -347,15 +353,17 @@ def clear_staging(repo: Repo, remote: str) -> None:
         refs.transaction(repo, [refs.RefUpdate(r, None, None) for r in staged])
 
 
-def update_tracking(repo: Repo, remote: str, tips: dict[str, str], *, prune: bool) -> None:
-    """Make refs/gt/remotes/<remote>/* mirror TIPS (what the remote holds now)."""
+def update_tracking(repo: Repo, remote: str, tips: dict[str, str], *, prune: bool,
+                    keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Make refs/gt/remotes/<remote>/* mirror TIPS (what the remote holds now); with PRUNE
+    drop the copies of refs the remote no longer has, except those named in KEEP."""
     prefix = f"refs/gt/remotes/{remote}/"
     current = refs.list_refs(repo, prefix)
     updates = [refs.RefUpdate(prefix + name, sha, None, check=False)
                for name, sha in sorted(tips.items()) if current.get(prefix + name) != sha]
     if prune:
         updates += [refs.RefUpdate(r, None, None) for r in current
-                    if r[len(prefix):] not in tips]
+                    if r[len(prefix):] not in tips and r[len(prefix):] not in keep]
     if updates:
         refs.transaction(repo, updates)
 
@@ -449,7 +457,11 @@ def sync(
     allow_unrelated: bool = False,
     before_push: Callable[[int], None] | None = None,
 ) -> SyncReport:
-    """Fetch, merge and push refs/gt/* with REMOTE; see the module docstring."""
+    """Fetch, merge and push refs/gt/* with REMOTE; see the module docstring.
+
+    BEFORE_PUSH, if given, is called with the attempt number just before each push (the
+    tests use it to make another clone win the race).
+    """
     BeadStore(repo).require_tip()
     name = check_remote(repo, remote)
     report = SyncReport(name, dry_run, push and not dry_run)
@@ -466,7 +478,10 @@ def sync(
                 if dry_run:
                     report.would_push = to_push if push else []
                     return report
-                update_tracking(repo, name, staged, prune=True)
+                # A ref the remote deleted keeps its tracking copy while this clone keeps
+                # the ref: that memory is what stops later syncs from pushing it back.
+                gone = {o.name for o in outcomes if o.status == "gone"}
+                update_tracking(repo, name, staged, prune=True, keep=gone)
                 beads_tip = staged.get("beads")
                 if beads_tip:
                     write_record(repo, name, beads_tip)
@@ -493,11 +508,13 @@ def sync(
 def _merge_all(repo: Repo, remote: str, staged: dict[str, str], actor: str, dry_run: bool,
                allow_unrelated: bool) -> list[RefOutcome]:
     local = local_gt_refs(repo)
+    prefix = f"refs/gt/remotes/{remote}/"
+    tracked = {ref[len(prefix):]: sha for ref, sha in refs.list_refs(repo, prefix).items()}
     names = sorted(set(staged) | set(local), key=lambda n: (n != "beads", n))
     outcomes: list[RefOutcome] = []
     for n in names:
         job = RefJob(repo, n, local.get(n), staged.get(n), remote, actor, dry_run,
-                     allow_unrelated)
+                     allow_unrelated, tracked.get(n))
         try:
             outcomes.append(merger_for(n)(job))
         except GtError as err:

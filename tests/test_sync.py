@@ -462,6 +462,14 @@ def test_hook_refs_fast_forward_and_divergence_is_kept(pair: tuple[Repo, Repo]) 
     out = b.gt("sync").out
     assert "hooks/agent-1: diverged" in out
     assert b.git("rev-parse", "refs/gt/hooks/agent-1") == c3  # kept local
+    # A ref the remote deleted is not pushed back by a clone that still has it.
+    a.git("push", "-q", "origin", ":refs/gt/hooks/agent-1")
+    out = b.gt("sync").out
+    assert "hooks/agent-1: gone (origin deleted it; kept the local copy)" in out
+    assert a.git("ls-remote", "origin", "refs/gt/hooks/agent-1") == ""
+    assert b.git("rev-parse", "refs/gt/hooks/agent-1") == c3
+    b.gt("sync")  # and not by the next sync either
+    assert a.git("ls-remote", "origin", "refs/gt/hooks/agent-1") == ""
 
 
 def test_sync_is_idempotent(pair: tuple[Repo, Repo]) -> None:

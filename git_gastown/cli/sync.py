@@ -43,9 +43,10 @@ first), so `git log refs/gt/beads` shows the true history.
 Two beads created on two clones with one id (told apart by the random nonce written at
 creation) are both kept: the one with the smaller nonce keeps the id, the other gets the
 id plus two characters derived from its nonce, the same on every clone. The sync prints
-both ids, and `git gt-bead history NEW-ID` still shows what happened before the move. Dependencies that named the id are not rewritten: a dependency recorded on the
-other clone meant the moved bead, one recorded after the sync means the bead that stayed,
-and the merge cannot tell them apart; check them with `git gt-bead show ID`.
+both ids, and `git gt-bead history NEW-ID` still shows what happened before the move.
+Dependencies that named the id are not rewritten: a dependency recorded on the other
+clone meant the moved bead, one recorded after the sync means the bead that stayed, and
+the merge cannot tell them apart; check them with `git gt-bead show ID`.
 
 Dependency cycles (blocks, parent-child) that two clones made together are reported on
 stderr and in --json after the merge; break one edge with `git gt-bead dep rm`.
@@ -57,7 +58,7 @@ not read, uses another id prefix, or shares no commit with the local history (an
 unrelated history). An unrelated history is adopted when this clone has no beads yet (its
 prefix must agree), and merged with --allow-unrelated when both sides hold beads with the
 same prefix. Other refs/gt/* kinds fast-forward only; a diverged one keeps the local tip
-and is reported.
+and is reported, and one the remote deleted is not pushed back.
 """),
     ("Files", """\
 The remote's refs are fetched into refs/gt-fetch/REMOTE/* while they are checked, then
