@@ -532,12 +532,11 @@ def catch_up(repo: Repo, actor: str) -> list[BeadsResult]:
     if not pending(repo) or not repo.config_bool("gt.automerge", True):
         return []
     results: list[BeadsResult] = []
-    lock = refs.locked(repo, "sync", timeout=CATCH_UP_WAIT)
-    try:
-        lock.__enter__()
-    except GtError:
-        return []  # a git gt-sync is running: it merges what arrived
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(refs.locked(repo, "sync", timeout=CATCH_UP_WAIT))
+        except GtError:
+            return []  # a git gt-sync is running: it merges what arrived
         for remote, tip in sorted(pending(repo).items()):
             try:
                 res = merge_beads(repo, tip, remote_name=remote, actor=actor)
@@ -552,8 +551,6 @@ def catch_up(repo: Repo, actor: str) -> list[BeadsResult]:
                 notices.warn("id_collision", collision_line(c))
             for cycle in res.cycles:
                 notices.warn("dependency_cycle", cycle_line(cycle))
-    finally:
-        lock.__exit__(None, None, None)
     return results
 
 
