@@ -534,3 +534,26 @@ def test_fetch_then_command_reports_a_cycle(pair: tuple[Repo, Repo]) -> None:
     assert [w["code"] for w in warnings] == ["dependency_cycle"]
     assert x in warnings[0]["message"] and y in warnings[0]["message"]
     assert "warning" not in b.bead("list").err  # reported once, when it arrived
+
+
+def test_nothing_fetched_costs_no_subprocess(pair: tuple[Repo, Repo],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from git_gastown import syncstate
+    from git_gastown.git import Repo as GitRepo
+
+    a, b = pair
+    a.create("x")
+    a.gt("sync")
+    b.git("fetch", "-q")
+    b.bead("list")  # merges what arrived and records it
+    b.git("pack-refs", "--all")  # the tips are read from packed-refs too
+    repo = GitRepo.discover(b.path)
+    tip = b.git("rev-parse", "refs/gt/remotes/origin/beads")
+
+    def no_subprocess(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the check ran a subprocess")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
+    assert syncstate.tracking_beads_tips(repo) == {"origin": tip}
+    assert syncstate.pending(repo) == {}
