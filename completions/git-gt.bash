@@ -29,7 +29,8 @@ declare -gA __gt_tree=(
     ["bead update"]="--acceptance --actor --assignee --claim --description --design --field --help --json --notes --priority --status --title --type"
     ["demo"]="--help --json"
     ["doctor"]="--fix --help --json"
-    ["init"]="--actor --help --json --no-hooks --no-remote-refspecs --prefix --uninstall"
+    ["init"]="--actor --help --json --no-adopt --no-hooks --no-remote-refspecs --prefix --uninstall"
+    ["sync"]="--actor --allow-unrelated --dry-run --help --json --no-push"
 )
 
 # Words from index $2 up to the cursor ($3) pick the deepest known subcommand path.
@@ -55,7 +56,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead demo doctor init"
+        __gitcomp "bead demo doctor init sync"
         return
     fi
     local path
@@ -67,6 +68,7 @@ _git_gt_bead() { __gt_git_complete bead 2; }
 _git_gt_demo() { __gt_git_complete demo 2; }
 _git_gt_doctor() { __gt_git_complete doctor 2; }
 _git_gt_init() { __gt_git_complete init 2; }
+_git_gt_sync() { __gt_git_complete sync 2; }
 
 _gt_direct() {
     local cur=${COMP_WORDS[COMP_CWORD]} family=${COMP_WORDS[0]##*/} path
@@ -74,4 +76,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-init
+complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-init git-gt-sync

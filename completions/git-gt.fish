@@ -105,8 +105,15 @@ complete -c git-gt-doctor -n 'true' -l json
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
+complete -c git-gt-init -n 'true' -l no-adopt
 complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
 complete -c git-gt-init -n 'true' -l uninstall
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-init'
+complete -c git-gt-sync -n 'true' -l actor
+complete -c git-gt-sync -n 'true' -l allow-unrelated
+complete -c git-gt-sync -n 'true' -l dry-run
+complete -c git-gt-sync -n 'true' -l help
+complete -c git-gt-sync -n 'true' -l json
+complete -c git-gt-sync -n 'true' -l no-push
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-init gt-sync'

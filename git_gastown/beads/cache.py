@@ -410,6 +410,24 @@ class Cache:
             graph.setdefault(bid, []).append(target)
         return graph
 
+    def dep_graph(
+        self, kinds: Sequence[str] = model.ORDERING_DEPS
+    ) -> tuple[dict[str, list[str]], set[str], set[str]]:
+        """Every bead's dependencies of KINDS (dangling ones too), the deleted ids, all ids."""
+        graph: dict[str, list[str]] = {}
+        marks = ",".join("?" * len(kinds))
+        for bid, target in self.db.execute(
+            f"SELECT id, target FROM deps WHERE type IN ({marks})", tuple(kinds)
+        ):
+            graph.setdefault(bid, []).append(target)
+        deleted: set[str] = set()
+        known: set[str] = set()
+        for bid, dead in self.db.execute("SELECT id, deleted FROM beads"):
+            known.add(bid)
+            if dead:
+                deleted.add(bid)
+        return graph, deleted, known
+
     def dependents(self, bead_id: str) -> list[tuple[str, str]]:
         return [
             (r[0], r[1]) for r in self.db.execute(

@@ -48,6 +48,7 @@ class Beads:
                 tx.require(ids.check_id(new.parent))
             bead_id = tx.new_id(new.parent)
             doc = model.new_doc(bead_id)
+            doc["nonce"] = model.new_nonce()
             w = tx.writer(doc)
             w.set("title", new.title)
             w.set("type", new.type)

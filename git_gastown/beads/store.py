@@ -215,6 +215,29 @@ class BeadStore:
         refs.update_ref(self.repo, REF, commit, tx.tip, f"gt {op}", direct=True)
         self.cache().applied(tx.tip, commit, tx.changed)
 
+    # -- merging (git gt-sync) -----------------------------------------------------------
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """The beads lock every local writer takes (a merge may hold it while it computes)."""
+        return refs.locked(self.repo, "beads")
+
+    def advance(self, old: str | None, new: str, reason: str,
+                docs: dict[str, Doc] | None = None, *, lock: bool = True) -> None:
+        """Move refs/gt/beads from OLD to NEW (a merge, fast-forward or adoption).
+
+        Taken under the beads lock (unless the caller holds it: lock=False) with the ref
+        compare-and-swap; raises ConcurrentUpdate if a local writer moved the ref since OLD
+        was read, so the caller merges again.
+        """
+        with self.lock() if lock else contextlib.nullcontext():
+            if self.tip() != old:
+                raise ConcurrentUpdate("refs/gt/beads moved while merging")
+            refs.update_ref(self.repo, REF, new, old, f"gt {reason}")
+        if docs is not None and old is not None and len(docs) <= 20000:
+            from git_gastown.beads.cache import Cache
+
+            Cache(self).applied(old, new, docs)
+
     def _author(self, actor: str) -> tuple[str, str]:
         _, email = self.repo.identity()
         return actor, email

@@ -44,6 +44,18 @@ def report_error(prog: str, err: GtError, as_json: bool) -> None:
         click.echo(f"{prog}: error: {err.line()}", err=True)
 
 
+def print_notices(prog: str, as_json: bool) -> None:
+    """Print the warnings the domain queued (git_gastown.notices), one line each, on stderr."""
+    from git_gastown import notices
+
+    for code, message in notices.drain():
+        if as_json:
+            click.echo(json.dumps({"warning": {"code": code, "message": message}},
+                                  sort_keys=True), err=True)
+        else:
+            click.echo(f"{prog}: warning: {message}", err=True)
+
+
 def run(cli: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:
     """Run a click command with our error contract: one line, a documented exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -80,6 +92,8 @@ def run(cli: click.Command, prog: str, argv: Sequence[str] | None = None) -> int
     except KeyboardInterrupt:
         click.echo(f"{prog}: interrupted", err=True)
         return 130
+    finally:
+        print_notices(prog, as_json)
     return 0
 
 

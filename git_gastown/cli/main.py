@@ -17,6 +17,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
     "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
     "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
+    "sync": ("git_gastown.cli.sync", "fetch, merge and push beads and refs/gt/* with a remote"),
 }
 
 # Families whose console script starts in a click-free module that answers the hot reads

@@ -127,6 +127,7 @@ class RefUpdate:
     name: str
     new: str | None  # None deletes
     old: str | None  # None: must not exist (for create) / unchecked for delete
+    check: bool = True  # False: set NEW whatever the ref holds now (remote-tracking copies)
 
 
 def transaction(repo: Repo, updates: list[RefUpdate]) -> None:
@@ -135,6 +136,8 @@ def transaction(repo: Repo, updates: list[RefUpdate]) -> None:
     for u in updates:
         if u.new is None:
             lines.append(f"delete {u.name}" + (f" {u.old}" if u.old else ""))
+        elif not u.check:
+            lines.append(f"update {u.name} {u.new}")
         else:
             lines.append(f"update {u.name} {u.new} {u.old or '0' * len(u.new)}")
     lines += ["prepare", "commit"]
