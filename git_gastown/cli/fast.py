@@ -119,7 +119,13 @@ def _cache() -> Any:
     from git_gastown.beads.cache import Cache
     from git_gastown.rig import Rig
 
-    return Cache(Rig.open().store).fresh()
+    rig = Rig.open()
+    queued = sys.modules.get("git_gastown.notices")
+    if queued is not None and queued._pending:
+        # Opening merged what a fetch brought and has warnings to print: the click path
+        # (same process, so the queue survives) prints them with the answer.
+        raise _Unsure
+    return Cache(rig.store).fresh()
 
 
 def _show(opts: dict[str, Any], ids: list[str]) -> None:
