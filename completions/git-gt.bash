@@ -30,7 +30,7 @@ declare -gA __gt_tree=(
     ["demo"]="--help --json"
     ["doctor"]="--fix --help --json"
     ["done"]="--actor --bead --help --hotfix --json --no-run --note --priority --status"
-    ["init"]="--actor --help --json --no-hooks --no-remote-refspecs --prefix --uninstall"
+    ["init"]="--actor --help --json --no-adopt --no-hooks --no-remote-refspecs --prefix --uninstall"
     ["refinery"]="enqueue list log pause radar reject resume retry run show status --help"
     ["refinery enqueue"]="--actor --bead --help --hotfix --json --no-run --priority --target"
     ["refinery list"]="--all --help --json --state"
@@ -43,6 +43,7 @@ declare -gA __gt_tree=(
     ["refinery run"]="--foreground --help --json --target"
     ["refinery show"]="--help --json --limit"
     ["refinery status"]="--help --json"
+    ["sync"]="--actor --allow-unrelated --dry-run --help --json --no-push"
 )
 
 # Words from index $2 up to the cursor ($3) pick the deepest known subcommand path.
@@ -68,7 +69,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead demo doctor done init refinery"
+        __gitcomp "bead demo doctor done init refinery sync"
         return
     fi
     local path
@@ -82,6 +83,7 @@ _git_gt_doctor() { __gt_git_complete doctor 2; }
 _git_gt_done() { __gt_git_complete done 2; }
 _git_gt_init() { __gt_git_complete init 2; }
 _git_gt_refinery() { __gt_git_complete refinery 2; }
+_git_gt_sync() { __gt_git_complete sync 2; }
 
 _gt_direct() {
     local cur=${COMP_WORDS[COMP_CWORD]} family=${COMP_WORDS[0]##*/} path
@@ -89,4 +91,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-done git-gt-init git-gt-refinery
+complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-done git-gt-init git-gt-refinery git-gt-sync

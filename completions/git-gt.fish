@@ -114,6 +114,7 @@ complete -c git-gt-done -n 'true' -l status
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
+complete -c git-gt-init -n 'true' -l no-adopt
 complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
@@ -164,4 +165,10 @@ complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l json
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l limit
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l help
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l json
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-done gt-init gt-refinery'
+complete -c git-gt-sync -n 'true' -l actor
+complete -c git-gt-sync -n 'true' -l allow-unrelated
+complete -c git-gt-sync -n 'true' -l dry-run
+complete -c git-gt-sync -n 'true' -l help
+complete -c git-gt-sync -n 'true' -l json
+complete -c git-gt-sync -n 'true' -l no-push
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-done gt-init gt-refinery gt-sync'

@@ -18,7 +18,7 @@ HANDLERS: dict[str, list[str]] = {
     "post-commit": ["git_gastown.refinery.events:post_commit"],
     "post-merge": ["git_gastown.refinery.events:post_merge"],
     "post-checkout": [],
-    "pre-push": [],
+    "pre-push": ["git_gastown.sync:pre_push"],
 }
 
 
