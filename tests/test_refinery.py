@@ -654,3 +654,32 @@ def test_radar_runs_from_the_rigs_hooks_and_mails_both_owners(repo: Repo) -> Non
         mail = [b for b in repo.bead("list", "--type", "message", "--json").json()
                 if b["title"].startswith("Conflict ahead")]
     assert sorted(m["assignee"] for m in mail) == ["alpha", "beta"]
+
+
+def test_the_queue_stays_with_its_clone_through_sync(repo: Repo, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    repo.run("git", "init", "-q", "--bare", str(remote))
+    setup_gates(repo, "true")
+    repo.git("remote", "add", "origin", str(remote))
+    repo.git("push", "-q", "origin", "main")
+    branch(repo, "w", "w\n")
+    repo.git("push", "-q", "origin", "w")
+    mr = enqueue(repo, "w")["mr"]
+    assert mr["clone"]
+    repo.gt("sync")
+    other = Repo(tmp_path / "other", repo.env)
+    repo.run("git", "clone", "-q", str(remote), str(other.path))
+    other.gt("init")
+    other.gt("sync")
+    listed = other.gt("refinery", "list", "--json").json()
+    assert [m["id"] for m in listed] == [mr["id"]]  # the bead syncs: visible here
+    assert other.git("for-each-ref", "refs/gt/mq/", "refs/gt/mq-ledger") == ""
+    other.run("git", "fetch", "-q", "origin", "w:w")
+    assert run(other)["landed"] == 0  # ... but only its own clone lands it
+    assert other.git("for-each-ref", "refs/gt/mq/") == ""
+    assert run(repo)["landed"] == 1
+    repo.gt("sync")
+    other.gt("sync")
+    assert other.git("for-each-ref", "refs/gt/mq/", "refs/gt/mq-ledger") == ""
+    states = other.gt("refinery", "list", "--all", "--json").json()
+    assert [m["state"] for m in states] == ["landed"]

@@ -13,6 +13,7 @@ from typing import Any
 from git_gastown.beads.ops import Beads, NewBead
 from git_gastown.errors import ConcurrentUpdate, Conflict, NotFound, UsageError
 from git_gastown.git import Repo
+from git_gastown.refinery.clone import clone_id
 from git_gastown.rig import Rig
 from git_gastown.store import refs
 
@@ -42,6 +43,7 @@ class MR:
     landed_commit: str = ""
     reason: str = ""
     title: str = ""
+    clone: str = ""  # the clone whose Refinery lands it
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,7 +65,7 @@ class MR:
             "hook": self.hook, "polecat": self.polecat, "beads": list(self.beads),
             "attempts": self.attempts, "enqueued_at": self.enqueued_at,
             "enqueued_by": self.enqueued_by, "landed_commit": self.landed_commit,
-            "reason": self.reason, "ref": self.ref,
+            "reason": self.reason, "ref": self.ref, "clone": self.clone,
         }
 
     @classmethod
@@ -87,6 +89,7 @@ class MR:
             landed_commit=str(f.get("landed_commit", "")),
             reason=str(f.get("reason", "")),
             title=str(bead.get("title", "")),
+            clone=str(f.get("clone", "")),
         )
 
 
@@ -183,7 +186,9 @@ class Queue:
             if self.beads.cache().get(bead_id) is None:
                 raise self.rig.store.not_found(bead_id)
         with refs.locked(self.repo, "mq"):
-            mine = [m for m in self.all() if m.branch == branch and m.target == target]
+            here = clone_id(self.repo)
+            mine = [m for m in self.all() if m.branch == branch and m.target == target
+                    and m.clone in ("", here)]
             for m in mine:
                 if m.commit == commit:
                     if m.state in LIVE:
@@ -205,6 +210,7 @@ class Queue:
                 refs.update_ref(self.repo, m.ref, commit, old, f"gt mq: {branch} moved")
                 return m, "updated"
             fields: dict[str, Any] = {
+                "clone": clone_id(self.repo),
                 "branch": branch, "commit": commit, "target": target, "state": "queued",
                 "hotfix": hotfix, "hook": hook, "polecat": polecat, "beads": list(beads),
                 "attempts": 0, "enqueued_at": _iso_now(), "enqueued_by": actor,
@@ -244,10 +250,13 @@ class Queue:
         """Repair what a killed run or enqueue left: returns (mr, what was done)."""
         fixed: list[tuple[MR, str]] = []
         present = self.refs()
+        mine = clone_id(self.repo)
         for mr in self.all():
             if mr.state not in LIVE:
                 continue
             if present.get(mr.id) is None:
+                if mr.clone and mr.clone != mine:
+                    continue  # queued on another clone: its Refinery lands it
                 if target_tip and mr.commit and self._is_ancestor(mr.commit, target_tip):
                     fixed.append((mr, "landed"))  # landed, but the books were not written
                     continue
