@@ -15,6 +15,9 @@ from git_gastown import __version__
 FAMILIES: dict[str, tuple[str, str]] = {
     "init": ("git_gastown.cli.init", "enable gastown in a repository (beads ref, hooks)"),
     "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
+    "polecat": ("git_gastown.cli.polecat", "spawn, watch, stop and remove agents on Hooks"),
+    "prime": ("git_gastown.cli.prime", "print the brief a fresh agent on a Hook starts with"),
+    "handoff": ("git_gastown.cli.handoff", "leave notes and a checkpoint for the next agent"),
 }
 
 
