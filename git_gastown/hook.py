@@ -548,6 +548,8 @@ def _write_locked(repo: Repo, name: str, op: str, fn: Callable[[HookTx], None], 
             state = _state_at(objects, tip)
         tx = HookTx(state)
         fn(tx)
+        if tip is not None and tx.state == state and not (tx.files or tx.appends or tx.parents):
+            return Hook(repo, name, tip, state)  # nothing to record
         now = now_iso()
         new_state = tx.state.replace(updated_at=now, created_at=tx.state.created_at or now)
         changes = dict(tx.files)

@@ -258,8 +258,13 @@ def _event_line(e: dict[str, Any]) -> str:
         text = f"{item.get('type')}: {item.get('text') or item.get('command') or ''}"
     elif kind == "result":
         text = f"{e.get('subtype', '')} cost ${e.get('total_cost_usd', 0)}"
+    elif kind == "gt.output":
+        text = str(e.get("text", ""))
+    elif kind.startswith("gt."):
+        text = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+                        for k, v in e.items() if k not in ("type", "at") and v not in ("", None))
     else:
-        for key in ("text", "command", "argv", "code", "session_id", "thread_id", "usage"):
+        for key in ("text", "message", "session_id", "thread_id", "usage"):
             if key in e:
                 text = e[key]
                 break

@@ -202,6 +202,18 @@ def _agent_env(rig: Rig, state: HookState, worktree: Path, preset: Preset) -> di
     return adapters.agent_env(os.environ, extra)
 
 
+def check_program(preset: Preset) -> None:
+    """Refuse early, before anything is created, when the agent's program is missing."""
+    if preset.format == "shell":
+        return
+    env = adapters.agent_env(os.environ, preset.env)
+    missing = adapters.first_missing(list(preset.command), env)
+    if missing:
+        raise UsageError(f"agent {preset.name}: program {missing!r} not found on PATH",
+                         hint=f"install it, or set [agents.{preset.name}] command = [...] "
+                         "in .gastown.toml")
+
+
 def _write_private(path: Path, data: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -270,11 +282,6 @@ def _launch(rig: Rig, hook: Hook, preset: Preset, *, resume_session: bool, new_w
         tmux=_tmux_name(rig, hook.name) if tmux else "",
     )
     env = _agent_env(rig, state, worktree, preset)
-    if argv:
-        missing = adapters.first_missing(argv, env)
-        if missing:
-            raise UsageError(f"agent {preset.name}: program {missing!r} not found on PATH",
-                             hint=f"install it, or set [agents.{preset.name}] command = [...]")
     _start_runner(rig, hook, launch, env)
     return launch
 
@@ -297,6 +304,7 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
         raise UsageError("nothing to work on", hint="give --bead ID (repeatable) or --convoy NAME")
     agent = req.agent or str(rig.setting("polecat.agent", "shell"))
     preset = _preset(rig, agent)
+    check_program(preset)
     if req.name:
         hk.check_name(req.name)
     beads = _check_beads(rig, bead_ids, req.name or "")
@@ -374,6 +382,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
         raise Conflict(f"every bead of {name} is closed; nothing to resume",
                        hint=f"remove the Hook: git gt-polecat nuke {name}")
     preset = _preset(rig, agent or hook.state.agent)
+    check_program(preset)
     if preset.format == "shell":
         _shell_plan(beads, ())
     # Save what the dead run left (its events, and uncommitted edits) before anything else.
