@@ -18,6 +18,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "polecat": ("git_gastown.cli.polecat", "spawn, watch, stop and remove agents on Hooks"),
     "prime": ("git_gastown.cli.prime", "print the brief a fresh agent on a Hook starts with"),
     "handoff": ("git_gastown.cli.handoff", "leave notes and a checkpoint for the next agent"),
+    "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
+    "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
 }
 
 
