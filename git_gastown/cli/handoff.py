@@ -10,6 +10,17 @@ import click
 from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
 
 
+MAN_SECTIONS = (
+    ("Examples", """\
+Before an agent stops without finishing:
+
+    git gt-handoff --note "parser done; the error messages still need tests"
+
+The next agent on this Hook sees the note and the checkpoint in git gt-prime.
+"""),
+)
+
+
 @click.command(context_settings=CONTEXT)
 @click.option("--note", "-m", "notes", multiple=True, metavar="TEXT",
               help="A note for your successor (repeatable).")

@@ -18,6 +18,58 @@ if TYPE_CHECKING:
     from git_gastown.rig import Rig
 
 
+MAN_SECTIONS = (
+    ("Examples", """\
+Run a script as a polecat (the built-in shell agent), then an AI agent:
+
+    git gt-bead create "Regenerate fixtures" --field run='make fixtures'
+    git gt-polecat spawn --bead gt-a3f8k
+    git gt-polecat spawn --bead gt-x1y2z --agent claude --tmux
+    git gt-polecat list
+    git gt-polecat logs nux --follow
+
+After a crash (agent killed, runner killed, worktree deleted, another clone):
+
+    git gt-polecat spawn --resume nux
+
+Remove a finished polecat; refused while its work is on no durable ref:
+
+    git gt-polecat nuke nux          # or --force: checkpoint first, then remove
+"""),
+    ("Agents", """\
+An agent is a preset: the argv of a fresh run, the argv of a resume, and the format
+of its output. Built in: `shell` (runs each bead's run field with sh -c in the
+worktree and commits the result; the default), `claude` (-p PROMPT --output-format
+stream-json --verbose; --resume ID), `codex` (exec --json PROMPT; exec --json resume
+ID PROMPT), `gemini` (-p PROMPT --output-format stream-json), `aider` (--yes-always
+--message-file FILE), `copilot` (-p PROMPT --allow-all-tools) and `command` (declare
+its command). Override or add presets under [agents.NAME] in .gastown.toml or in the
+user config file (~/.config/git-gastown/config.toml): command, resume, args
+(appended), format (claude, codex, gemini, text), env. Argv elements may contain
+{prompt}, {prompt_file}, {session_id}, {hook} and {worktree}; no shell is involved.
+"""),
+    ("Settings", """\
+In .gastown.toml, or git config gt.<section>.<key> (which wins):
+
+    [polecat] agent        the default agent (shell)
+    [polecat] portBase     first GT_PORT (41000)
+    [polecat] foldInterval seconds between checkpoints of a running agent (300)
+    [hooks] setup          command run in each new worktree before the agent
+    gt.worktreeRoot        where worktrees go (default: the user data dir)
+"""),
+    ("Environment of an agent", """\
+GT_ROLE=polecat, GT_RIG, GT_HOOK (its name), GT_BEADS (comma-separated ids),
+GT_PORT (unique per polecat), GT_CONVOY, GT_ACTOR, GT_WORKTREE, and
+GIT_AUTHOR_*/GIT_COMMITTER_* set to `<name> (polecat)`. Standard input is /dev/null.
+"""),
+    ("Files", """\
+refs/gt/hooks/NAME: state.json, transcript/*.jsonl, notes.jsonl, checkpoints.jsonl.
+$GIT_COMMON_DIR/gt/polecats/NAME/: launch.json, prompt.md, events.jsonl, live.json,
+heartbeat, stderr.log, runner.log (runtime only, never shared).
+"""),
+)
+
+
 def _rig() -> Rig:
     from git_gastown.rig import Rig
 

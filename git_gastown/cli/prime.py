@@ -12,6 +12,19 @@ from git_gastown.cli.common import CONTEXT, emit_json, json_option, run
 from git_gastown.errors import UsageError
 
 
+MAN_SECTIONS = (
+    ("Examples", """\
+Inside a polecat's worktree (or with GT_HOOK set), print the brief again:
+
+    git gt-prime
+
+From anywhere in the rig:
+
+    git gt-prime --hook nux --json
+"""),
+)
+
+
 def current_hook(given: str | None) -> str:
     """The Hook meant: --hook, else $GT_HOOK, else the worktree we are in."""
     from git_gastown import hook as hk
