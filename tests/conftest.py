@@ -155,9 +155,8 @@ def kill_polecats(repo_path: Path) -> None:
         for key in ("runner_pid", "pid"):
             pid = int(data.get(key) or 0)
             if pid > 0:
-                kill = os.killpg if key == "runner_pid" else os.kill
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    kill(pid, signal.SIGKILL)
+                    os.killpg(pid, signal.SIGKILL)  # runner and agent each lead a group
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import click
 
 from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
 
-
 MAN_SECTIONS = (
     ("Examples", """\
 Before an agent stops without finishing:

@@ -11,7 +11,6 @@ import click
 from git_gastown.cli.common import CONTEXT, emit_json, json_option, run
 from git_gastown.errors import UsageError
 
-
 MAN_SECTIONS = (
     ("Examples", """\
 Inside a polecat's worktree (or with GT_HOOK set), print the brief again:

@@ -160,15 +160,34 @@ class Runner:
     def on_signal(self, signum: int, _frame: Any) -> None:
         self.stopping = True
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def reap_group(self, pgid: int) -> None:
+        """End what the agent left running in its process group (a dev server started in
+        the background, a stuck child): TERM, then KILL after a second."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pgid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(pgid, 0)
+                except (ProcessLookupError, PermissionError):
+                    return
+                time.sleep(0.05)
 
     def start(self, argv: Sequence[str], merge_stderr: bool) -> subprocess.Popen[bytes]:
         err: Any = subprocess.STDOUT if merge_stderr else \
             open(self.rdir / "stderr.log", "ab")  # noqa: SIM115 (closed once the child has it)
+        # The agent gets its own process group, so whatever it leaves behind can be ended
+        # with it; and a parent-death signal, so it does not outlive a killed runner.
         proc = subprocess.Popen(
             list(argv), cwd=self.worktree, env=self.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=err, preexec_fn=_die_with_parent(),
+            process_group=0,
         )
         if not merge_stderr:
             err.close()
@@ -185,8 +204,15 @@ class Runner:
         sel.register(fd, selectors.EVENT_READ)
         buf = b""
         interval = float(self.launch.get("fold_interval") or 300.0)
+        drain_until = 0.0
         while True:
-            ready = sel.select(timeout=BEAT_EVERY)
+            # Once the agent has exited, a child it left in the background may still hold
+            # the pipe open: read what is there for a moment, then stop waiting for EOF.
+            if not drain_until and proc.poll() is not None:
+                drain_until = time.monotonic() + 1.0
+            if drain_until and time.monotonic() > drain_until:
+                break
+            ready = sel.select(timeout=0.2 if drain_until else min(BEAT_EVERY, 1.0))
             if ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
@@ -205,7 +231,9 @@ class Runner:
             self.on_line(buf.decode(errors="replace"))
         sel.close()
         proc.stdout.close()
-        return proc.wait()
+        code = proc.wait()
+        self.reap_group(proc.pid)
+        return code
 
     def run_setup(self) -> int:
         setup = str(self.launch.get("setup") or "")

@@ -486,7 +486,7 @@ def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
     if runner_alive:
         _signal_group(st.runner_pid, signal.SIGTERM)
     elif hook.agent_alive():
-        os.kill(st.pid, signal.SIGTERM)
+        _signal_group(st.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (hook.runner_alive() or hook.agent_alive()):
         time.sleep(0.05)
@@ -494,7 +494,7 @@ def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
         if runner_alive:
             _signal_group(st.runner_pid, signal.SIGKILL)
         if hook.agent_alive():
-            os.kill(st.pid, signal.SIGKILL)
+            _signal_group(st.pid, signal.SIGKILL)  # the agent leads its own group
         time.sleep(0.1)
     if st.tmux:
         subprocess.run(["tmux", "kill-session", "-t", st.tmux], capture_output=True,
