@@ -218,7 +218,8 @@ class Hook:
             if self.agent_alive() or self.runner_alive():
                 return status
             if status == "spawning" and not self.state.runner_pid:
-                return status
+                # The runner has not reported yet; give it a minute before calling it dead.
+                return status if age_seconds(self.state.updated_at) < 60 else "dead"
             return "dead"
         return status
 
@@ -251,6 +252,16 @@ class Hook:
             return read_file_at(objects, objects.read_commit_tree(self.tip), path)
         finally:
             objects.close()
+
+
+def age_seconds(iso: str) -> float:
+    """Seconds since an RFC 3339 UTC time (e.g. 2026-11-24T03:05:17Z); inf when unknown."""
+    import calendar
+
+    try:
+        return time.time() - calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+    except (ValueError, TypeError):
+        return float("inf")
 
 
 # -- paths -------------------------------------------------------------------------------
@@ -830,3 +841,83 @@ def fold(repo: Repo, name: str, *, reason: str = "fold", checkpoint: bool = True
             tx.state = tx.state.replace(**changes)
 
     return write_hook(repo, name, "fold", apply, subject=reason)
+
+
+# -- merging two clones' histories of one Hook (for git gt-sync) ---------------------------
+
+SYNC_AUTHOR = ("gastown sync", "sync@gastown.invalid")
+
+
+def _commit_time(repo: Repo, commit: str) -> int:
+    return int(repo.out("show", "-s", "--format=%ct", commit) or 0)
+
+
+def merge_tips(repo: Repo, name: str, local: str, remote: str) -> str | None:
+    """A merge commit of two diverged histories of refs/gt/hooks/NAME, or None when they
+    share no history (two different Hooks that happen to have one name).
+
+    Deterministic, so two clones merging the same pair get the same commit: the state of
+    the side written last wins (checkpoint: the latest of both); transcript chunks and
+    notes and checkpoints records of both sides are kept, in a stable order. Both sides'
+    checkpoint commits stay reachable through the parents.
+    """
+    # Checkpoints descend from the target branch, so any two hook refs share commits;
+    # one Hook's histories share the first commit of the first-parent (state) chain.
+    roots = {repo.out("rev-list", "--first-parent", "--max-parents=0", tip)
+             for tip in (local, remote)}
+    base = repo.git("merge-base", local, remote, check=False).stdout.decode().strip()
+    if len(roots) != 1 or not base:
+        return None
+    objects = ObjectStore(repo)
+    try:
+        trees = {side: objects.read_commit_tree(side) for side in (base, local, remote)}
+
+        def file_at(side: str, path: str) -> bytes:
+            return read_file_at(objects, trees[side], path) or b""
+
+        states = sorted(((file_at(s, STATE_FILE), s) for s in (local, remote)),
+                        key=lambda p: (json.loads(p[0]).get("updated_at", ""), p[0]))
+        winner_bytes, _winner = states[-1]
+        state = HookState.from_json(json.loads(winner_bytes))
+        ckpts = [c for c in (HookState.from_json(json.loads(b)).checkpoint for b, _ in states)
+                 if c is not None]
+        checkpoint = max(ckpts, key=lambda c: (c.at, c.commit)) if ckpts else None
+        base_chunks = dict(_tree_entries(objects, trees[base], TRANSCRIPT_DIR))
+        kept = sorted(base_chunks.items())
+        new: set[tuple[str, str]] = set()
+        for side in (local, remote):
+            for chunk, sha in _tree_entries(objects, trees[side], TRANSCRIPT_DIR):
+                if base_chunks.get(chunk) != sha:
+                    new.add((chunk, sha))
+        changes: dict[str, bytes | None] = {}
+        ordered = [sha for _, sha in kept] + [sha for _, sha in sorted(new)]
+        for old_name in {c for c, _ in new} | set(base_chunks):
+            changes[f"{TRANSCRIPT_DIR}/{old_name}"] = None
+        root = edit_tree(objects, trees[base], changes)
+        blob_changes: dict[str, bytes | None] = {}
+        for seq, sha in enumerate(ordered, 1):
+            blob_changes[f"{TRANSCRIPT_DIR}/{seq:06d}.jsonl"] = objects.read(sha)[1]
+        for path in (NOTES_FILE, CHECKPOINTS_FILE):
+            lines = {line for s in (local, remote) for line in
+                     file_at(s, path).decode(errors="replace").splitlines() if line.strip()}
+            if lines:
+                blob_changes[path] = ("\n".join(sorted(lines, key=_record_key)) + "\n").encode()
+        state = state.replace(chunks=len(ordered), checkpoint=checkpoint)
+        blob_changes[STATE_FILE] = (json.dumps(state.to_json(), sort_keys=True, indent=1)
+                                    + "\n").encode()
+        tree = edit_tree(objects, root, blob_changes)
+        parents = sorted((local, remote))
+        when = max(_commit_time(repo, local), _commit_time(repo, remote))
+        message = (f"merge {name}: two clones' histories\n\nGt-Hook: {name}\nGt-Op: merge\n"
+                   f"Gt-Status: {state.status}")
+        return objects.write_commit(tree, parents, message, author=SYNC_AUTHOR, when=when)
+    finally:
+        objects.close()
+
+
+def _record_key(line: str) -> tuple[str, str]:
+    try:
+        at = str(json.loads(line).get("at", ""))
+    except (json.JSONDecodeError, AttributeError):
+        at = ""
+    return at, line

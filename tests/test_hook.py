@@ -151,3 +151,38 @@ def test_check_name() -> None:
     for bad in ("", "UP", "a b", "../a", "a/b", "a--b", "a-", "-a", ".a", "x" * 41):
         with pytest.raises(hk.UsageError):
             hk.check_name(bad)
+
+
+def test_merge_of_two_clones_histories_is_deterministic(rig: Repo, inproc: GitRepo) -> None:
+    spawned(rig, "mx")
+    ref = "refs/gt/hooks/mx"
+    base = rig.git("rev-parse", ref)
+
+    def side(note: str, event: bytes) -> str:
+        rig.git("update-ref", ref, base)
+        hk.add_note(inproc, "mx", note, "someone")
+
+        def add(tx: hk.HookTx) -> None:
+            hk.append_transcript(tx, event)
+
+        return hk.write_hook(inproc, "mx", "test", add).tip
+
+    a = side("from clone a", b'{"type": "a"}\n')
+    b = side("from clone b", b'{"type": "b"}\n')
+    merged = hk.merge_tips(inproc, "mx", a, b)
+    assert merged is not None and merged == hk.merge_tips(inproc, "mx", b, a)
+    assert sorted(rig.git("log", "-1", "--format=%P", merged).split()) == sorted([a, b])
+    rig.git("update-ref", ref, merged)
+    h = hk.load_hook(inproc, "mx", live=False)
+    assert {n.text for n in h.notes()} == {"from clone a", "from clone b"}
+    kinds = [e["type"] for e in h.transcript()]
+    assert kinds[-2:] == ["a", "b"] or kinds[-2:] == ["b", "a"]
+    base_chunks = hk.HookState.from_json(json.loads(
+        rig.git("show", f"{base}:state.json"))).chunks
+    assert h.state.chunks == base_chunks + 2
+    assert len(rig.git("ls-tree", f"{merged}:transcript").splitlines()) == base_chunks + 2
+    rig.git("fsck", "--no-dangling")
+    # Two unrelated Hooks that share a name are not merged.
+    spawned(rig, "other")
+    assert hk.merge_tips(inproc, "mx", merged, rig.git("rev-parse", "refs/gt/hooks/other")) \
+        is None

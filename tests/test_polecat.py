@@ -119,6 +119,11 @@ def test_spawn_refusals_of_names_agents_and_bases(rig: Repo) -> None:
     assert r.code == 2 and "nothing to work on" in r.err
     r = rig.gt("polecat", "spawn", "--bead", ok, "--base", "nope", check=False)
     assert r.code == 2 and "unknown base" in r.err
+    taken = shell_bead(rig, "alice's", "true")
+    rig.bead("update", taken, "--claim", "--actor", "alice")
+    before = rig.git("for-each-ref")
+    r = rig.gt("polecat", "spawn", "--bead", taken, check=False)
+    assert r.code == 4 and "in progress by alice" in r.err
     assert rig.git("for-each-ref") == before
     assert not list((rig.path / ".git" / "gt").glob("polecats/*"))
 

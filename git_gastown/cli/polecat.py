@@ -92,13 +92,12 @@ def cli() -> None:
 
 
 def _age(iso: str) -> str:
-    if not iso:
+    from git_gastown.hook import age_seconds
+
+    secs = age_seconds(iso)
+    if secs == float("inf"):
         return "-"
-    try:
-        then = time.mktime(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    except ValueError:
-        return iso
-    secs = max(0, int(time.time() - then))
+    secs = max(0, int(secs))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit}"

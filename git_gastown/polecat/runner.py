@@ -370,7 +370,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = json.loads(env_file.read_text())
         env_file.unlink()
     repo = Repo.discover(launch["worktree"])
-    runner = Runner(repo, name, launch, env)
+    try:
+        runner = Runner(repo, name, launch, env)
+    except Exception as exc:
+        # Never leave a Hook that looks as if it were starting forever.
+        print(f"{now_iso()} runner could not start: {exc!r}", file=sys.stderr)
+        hk.fold(repo, name, reason=f"runner failed: {exc}"[:200], checkpoint=False,
+                status="exited", exit_code=-1)
+        return 1
     return runner.main()
 
 

@@ -92,6 +92,9 @@ def _check_beads(rig: Rig, ids: Sequence[str], name: str) -> list[dict[str, Any]
                 _hook_live(rig.repo, holder):
             raise Conflict(f"{bead_id} is hooked by polecat {holder}, which is still running",
                            hint=f"stop it first: git gt-polecat stop {holder}")
+        if bead["status"] == "in_progress" and holder and holder != name:
+            raise Conflict(f"{bead_id} is in progress by {holder}",
+                           hint=f"unassign it first: git gt-bead update {bead_id} --assignee ''")
         beads.append(bead)
     return beads
 
