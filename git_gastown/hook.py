@@ -921,3 +921,25 @@ def _record_key(line: str) -> tuple[str, str]:
     except (json.JSONDecodeError, AttributeError):
         at = ""
     return at, line
+
+
+def sync_merge(job: Any) -> Any:
+    """The merge step of git gt-sync for refs/gt/hooks/* (register it in sync.MERGERS as
+    "hooks/"): fast-forward when only one side wrote; when both did, the deterministic
+    merge_tips; two different Hooks that share a name keep the local one and say so."""
+    import importlib
+
+    sync = importlib.import_module("git_gastown.sync")
+    outcome = sync.fast_forward_only(job)
+    if outcome.status != "diverged":
+        return outcome
+    name = str(job.name).removeprefix("hooks/")
+    merged = merge_tips(job.repo, name, job.local, job.remote)
+    if merged is None:
+        outcome.message = (f"kept the local {job.ref}: {job.remote_name} has a different "
+                           "Hook with the same name")
+        return outcome
+    if not job.dry_run:
+        refs.update_ref(job.repo, job.ref, merged, job.local, "gt sync: merge hook histories")
+    return sync.RefOutcome(job.name, "merged", job.local, merged, push=True,
+                           message="merged both clones' histories of this Hook")
