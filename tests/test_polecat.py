@@ -282,6 +282,16 @@ def test_spawn_a_convoy(rig: Repo) -> None:
     assert set(st["finished"]) == {a, b} and st["convoy"]
     r = rig.gt("polecat", "spawn", "--convoy", "nope", check=False)
     assert r.code == 3
+    # --convoy NAME --resume resumes that convoy's stopped polecats; finished beads are
+    # not run again by the shell agent.
+    out = rig.gt("polecat", "spawn", "--convoy", "Release 1", "--resume", "--json").json()
+    assert [h["name"] for h in out] == ["cv"]
+    st = wait_for(lambda: (s := ref_state(rig, "cv"))["status"] == "exited" and
+                  s["attempts"][a] == 2 and s, 10, "the convoy resume")
+    assert st["exit_code"] == 0
+    assert rig.git("log", "--format=%s", "gt/gt/cv").count(f"{a}:") == 1
+    r = rig.gt("polecat", "spawn", "--resume", check=False)
+    assert r.code == 2 and "needs a polecat name" in r.err
 
 
 def test_dispatcher_and_help(rig: Repo) -> None:
