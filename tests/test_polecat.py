@@ -258,7 +258,8 @@ def test_prime_and_handoff_from_inside_the_worktree(rig: Repo) -> None:
     finished(rig, "pr")
     wt = Path(state(rig, "pr")["worktree"])
     text = rig.run("git-gt-prime", cwd=wt).out
-    assert "You are polecat pr" in text and f"### {bead}: Teach the parser" in text
+    assert "You are polecat pr, a worker agent in rig rig" in text
+    assert f"### {bead}: Teach the parser" in text
     assert "Handle `$(rm -rf /)` text" in text
     (wt / "half.txt").write_text("half done\n")
     out = rig.run("git-gt-handoff", "--note", "parser half done; tests next", cwd=wt).out
