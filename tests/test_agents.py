@@ -230,6 +230,15 @@ def test_tmux_runs_the_same_runner(rig: Repo, tmp_path: Path) -> None:
     assert st["exit_code"] == 0 and st["tmux"] == "gt-rig-tm"
     assert rig.git("show", "gt/gt/tm:t.txt") == "hi"
     assert not (rig.path / ".git" / "gt" / "polecats" / "tm" / "env.json").exists()
+    # A person can attach while it runs; stop ends the session too.
+    marker = tmp_path / "up"
+    slow = rig.create("slow in tmux", "--field", f"run=touch {marker}; sleep 60")
+    rig.gt("polecat", "spawn", "--bead", slow, "--name", "tm2", "--tmux")
+    wait_for(marker.exists, 10, "the tmux polecat to start")
+    assert rig.run("tmux", "has-session", "-t", "gt-rig-tm2", check=False).code == 0
+    rig.gt("polecat", "stop", "tm2")
+    assert ref_state(rig, "tm2")["status"] == "stopped"
+    assert rig.run("tmux", "has-session", "-t", "gt-rig-tm2", check=False).code != 0
 
 
 def test_agent_presets_from_gastown_toml_and_user_config(rig: Repo, tmp_path: Path) -> None:

@@ -321,3 +321,26 @@ def test_logs_follow_ends_when_the_polecat_exits(rig: Repo) -> None:
     out = rig.gt("polecat", "logs", "fo", "--follow").out
     assert "gt.output  one" in out and "gt.output  two" in out and "gt.exit" in out
     assert rig.gt("polecat", "logs", "fo", "-n", "1").out.startswith("gt.commit")
+
+
+def test_shell_agent_ends_with_git_gt_done_when_its_command_succeeds(
+        rig: Repo, tmp_path: Path) -> None:
+    """The single hand-over point to the Refinery: `git gt-done` runs in the Hook after a
+    successful shell run (a stand-in on PATH records that it ran, and where)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "done.txt"
+    done = bindir / "git-gt-done"
+    done.write_text(f"#!/bin/sh\necho \"$GT_HOOK $(pwd)\" >> {record}\necho enqueued\n")
+    done.chmod(0o755)
+    rig.env["PATH"] = f"{bindir}:{rig.env['PATH']}"
+    good = shell_bead(rig, "ok", "echo ok > ok.txt")
+    bad = shell_bead(rig, "fails", "exit 1")
+    rig.gt("polecat", "spawn", "--bead", good, "--name", "dn")
+    rig.gt("polecat", "spawn", "--bead", bad, "--name", "nd")
+    st = finished(rig, "dn")
+    finished(rig, "nd")
+    assert record.read_text().split() == ["dn", st["worktree"]]
+    events = rig.gt("polecat", "logs", "dn", "--json").json()
+    assert {"code": 0, "text": "enqueued"}.items() <= events[-1].items()
+    assert events[-1]["type"] == "gt.done"
