@@ -344,3 +344,13 @@ def test_shell_agent_ends_with_git_gt_done_when_its_command_succeeds(
     events = rig.gt("polecat", "logs", "dn", "--json").json()
     assert {"code": 0, "text": "enqueued"}.items() <= events[-1].items()
     assert events[-1]["type"] == "gt.done"
+
+
+def test_stop_of_a_polecat_that_is_not_running(rig: Repo) -> None:
+    bead = shell_bead(rig, "quick", "true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "qk")
+    finished(rig, "qk")
+    assert "qk was not running (exited)" in rig.gt("polecat", "stop", "qk").out
+    assert ref_state(rig, "qk")["status"] == "exited"
+    r = rig.gt("polecat", "stop", "qk", "nope", check=False)
+    assert r.code == 3 and "no polecat nope" in r.err

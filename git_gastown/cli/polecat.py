@@ -386,13 +386,20 @@ def stop(names: tuple[str, ...], timeout: float, as_json: bool) -> None:
     from git_gastown.polecat import spawn as sp
 
     rig = _rig()
-    stopped = [sp.stop(rig, hk.check_name(n), timeout=timeout) for n in names]
+    for n in names:
+        hk.load_hook(rig.repo, hk.check_name(n))  # every name known before stopping any
+    before = {n: hk.load_hook(rig.repo, n).liveness() for n in names}
+    stopped = [sp.stop(rig, n, timeout=timeout) for n in names]
     if as_json:
         emit_json([hook_json(h) for h in stopped])
         return
     for h in stopped:
-        click.echo(f"stopped {h.name} ({h.liveness()}); resume with "
-                   f"git gt-polecat spawn --resume {h.name}")
+        if before[h.name] in ("spawning", "setup", "running"):
+            click.echo(f"stopped {h.name}; resume with git gt-polecat spawn --resume {h.name}")
+        elif before[h.name] == "dead":
+            click.echo(f"{h.name} had died; its work is saved and it is marked stopped")
+        else:
+            click.echo(f"{h.name} was not running ({before[h.name]})")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -128,7 +128,7 @@ def convoy_beads(rig: Rig, convoy: str) -> tuple[str, list[str]]:
     return found["id"], open_ids
 
 
-def _pick_name(repo: Repo, taken: set[str]) -> str:
+def _pick_name(taken: set[str]) -> str:
     for word in NAMES:
         if word not in taken:
             return word
@@ -322,7 +322,7 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     with refs.locked(repo, "polecat-spawn"):
         hooks = hk.list_hooks(repo, live=False)
         taken = {h.name for h in hooks}
-        name = req.name or _pick_name(repo, taken)
+        name = req.name or _pick_name(taken)
         if name in taken:
             raise UsageError(f"a polecat named {name} already exists",
                              hint=f"choose another --name, or git gt-polecat spawn --resume {name}")
@@ -399,10 +399,12 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     attempts = dict(state.attempts)
     for b in state.beads:
         attempts[b] = attempts.get(b, 0) + 1
-    use_session = bool(state.session_id) and preset.resumable and \
-        (agent is None or agent == state.agent) and "{session_id}" in " ".join(preset.resume)
-    use_resume = preset.resumable and (use_session or "{session_id}" not in
-                                       " ".join(preset.resume))
+    # Go on in the agent's own session when its preset can and the session is known (and
+    # it is the same agent); otherwise start fresh with the full brief and the handoff.
+    needs_session = "{session_id}" in " ".join(preset.resume)
+    same_agent = agent is None or agent == state.agent
+    use_session = needs_session and bool(state.session_id) and same_agent
+    use_resume = preset.resumable and same_agent and (use_session or not needs_session)
     hook = hk.update_state(
         repo, name, "resume", subject=f"attempt {max(attempts.values())}",
         status="spawning", attempts=attempts, agent=agent or state.agent,
@@ -503,7 +505,7 @@ def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
         subprocess.run(["tmux", "kill-session", "-t", st.tmux], capture_output=True,
                        stdin=subprocess.DEVNULL, check=False)
     hook = hk.load_hook(repo, name, live=False)
-    if hook.state.status in LIVE_STATUSES or hook.state.status == "exited":
+    if hook.state.status in LIVE_STATUSES:
         # The runner was killed before it folded (or never ran): fold and mark it here.
         hook = hk.fold(repo, name, reason="stop", status="stopped")
     (hook.runtime_dir() / "stop-requested").unlink(missing_ok=True)
