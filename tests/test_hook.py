@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -186,3 +187,24 @@ def test_merge_of_two_clones_histories_is_deterministic(rig: Repo, inproc: GitRe
     spawned(rig, "other")
     assert hk.merge_tips(inproc, "mx", merged, rig.git("rev-parse", "refs/gt/hooks/other")) \
         is None
+
+
+def test_restore_onto_a_branch_that_moved_since_the_checkpoint(
+        rig: Repo, inproc: GitRepo) -> None:
+    wt = spawned(rig, "mv")
+    (wt / "base.txt").write_text("edited, not committed\n")
+    (wt / "extra.txt").write_text("untracked\n")
+    hk.checkpoint(inproc, "mv", reason="before the move")
+    # Elsewhere the branch gets a commit on another file; then the worktree is lost.
+    rig.run("git", "stash", "-u", "-q", cwd=wt)
+    (wt / "later.txt").write_text("later\n")
+    rig.run("git", "add", "later.txt", cwd=wt)
+    rig.run("git", "commit", "-qm", "later", cwd=wt)
+    rig.run("git", "stash", "drop", "-q", cwd=wt)
+    shutil.rmtree(wt)
+    rig.gt("polecat", "spawn", "--resume", "mv")  # recreates and restores synchronously
+    assert (wt / "base.txt").read_text() == "edited, not committed\n"
+    assert (wt / "extra.txt").read_text() == "untracked\n"
+    assert (wt / "later.txt").read_text() == "later\n"
+    status = sorted(rig.run("git", "status", "--porcelain", cwd=wt).out.splitlines())
+    assert status == [" M base.txt", "?? extra.txt"]
