@@ -44,6 +44,7 @@ STATE_FILE = "state.json"
 NOTES_FILE = "notes.jsonl"
 CHECKPOINTS_FILE = "checkpoints.jsonl"
 TRANSCRIPT_DIR = "transcript"
+SESSIONS_DIR = "sessions"  # copies of an agent's own session files (Claude Code's JSONL)
 MARKER = "gt-hook"  # file in a Hook worktree's git dir: the post-commit stub acts only there
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 STATUSES = ("spawning", "setup", "running", "exited", "done", "stopped", "nuked")
@@ -245,6 +246,12 @@ class Hook:
             objects.close()
         events += _jsonl(unfolded_events(self.repo, self.state))
         return events
+
+    def session_file(self, session_id: str) -> bytes | None:
+        """The Hook's copy of the agent's own session file, if one was kept."""
+        if not session_id or "/" in session_id:
+            return None
+        return self._read(f"{SESSIONS_DIR}/{session_id}.jsonl")
 
     def _read(self, path: str) -> bytes | None:
         objects = ObjectStore(self.repo)

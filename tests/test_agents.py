@@ -166,12 +166,17 @@ def test_resume_on_another_clone_after_the_branch_is_gone(rig: Repo, tmp_path: P
     shutil.rmtree(st["worktree"])
     rig.git("worktree", "prune")
     rig.git("branch", "-D", "gt/gt/tr")
+    # Another machine has none of Claude Code's own session files: the Hook's copy serves.
+    shutil.rmtree(Path(rig.env["HOME"]) / ".claude")
     rig.env["FAKE_CLAUDE_RESUME_SCRIPT"] = "commit:second"
     rig.gt("polecat", "spawn", "--resume", "tr")
     wait_for(lambda: ref_state(rig, "tr")["attempts"][bead] == 2 and
              ref_state(rig, "tr")["status"] == "exited", 10, "resume")
     assert rig.git("log", "--format=%s", "gt/gt/tr").splitlines()[:2] == ["second", "first"]
     assert rig.git("show", "gt/gt/tr:b.txt") == "dirty"
+    session = ref_state(rig, "tr")["session_id"]
+    kept = rig.git("show", f"refs/gt/hooks/tr:sessions/{session}.jsonl")
+    assert kept.count('"type": "user"') == 2  # both runs' prompts
 
 
 def test_kill_the_runner_itself(rig: Repo, tmp_path: Path) -> None:

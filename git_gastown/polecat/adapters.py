@@ -289,3 +289,53 @@ def first_missing(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     if os.sep in prog:
         return None if os.access(prog, os.X_OK) else prog
     return None if which(prog, env.get("PATH")) else prog
+
+
+# -- Claude Code's own session files ------------------------------------------------------
+# `claude --resume ID` finds its session only in ~/.claude/projects/<encoded cwd>/ID.jsonl.
+# The Hook keeps a copy (sessions/ID.jsonl), so a resume works after Claude Code pruned
+# its transcripts, and on another clone or machine where the worktree path differs.
+
+
+def claude_home(env: Mapping[str, str]) -> Path:
+    configured = env.get("CLAUDE_CONFIG_DIR")
+    if configured:
+        return Path(configured)
+    return Path(env.get("HOME") or os.path.expanduser("~")) / ".claude"
+
+
+def claude_project_dir(env: Mapping[str, str], worktree: Path) -> Path:
+    """Where Claude Code keeps the sessions of a working directory (its git root):
+    the physical path with every character other than letters, digits and '-' as '-'."""
+    import re
+
+    encoded = re.sub(r"[^A-Za-z0-9-]", "-", os.path.realpath(worktree))
+    return claude_home(env) / "projects" / encoded
+
+
+def find_claude_session(env: Mapping[str, str], session_id: str) -> Path | None:
+    if not session_id or "/" in session_id or session_id.startswith("."):
+        return None
+    found = sorted((claude_home(env) / "projects").glob(f"*/{session_id}.jsonl"),
+                   key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def place_claude_session(env: Mapping[str, str], worktree: Path, session_id: str,
+                         data: bytes | None) -> bool:
+    """Make sure `claude --resume SESSION_ID` run in WORKTREE finds its session: copy it
+    from another project dir of this machine, else write DATA (the Hook's copy)."""
+    if not session_id or "/" in session_id or session_id.startswith("."):
+        return False
+    target = claude_project_dir(env, worktree) / f"{session_id}.jsonl"
+    if target.exists():
+        return True
+    existing = find_claude_session(env, session_id)
+    content = existing.read_bytes() if existing is not None else data
+    if content is None:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".gt-tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, target)
+    return True

@@ -32,7 +32,7 @@ from git_gastown import hook as hk
 from git_gastown.beads.model import now_iso
 from git_gastown.git import Repo, scrubbed_env
 from git_gastown.hook import Usage
-from git_gastown.polecat.adapters import parse_event
+from git_gastown.polecat.adapters import find_claude_session, parse_event
 
 BEAT_EVERY = 5.0
 LIVE_EVERY = 1.0
@@ -321,9 +321,13 @@ class Runner:
     def finish(self, code: int, stopped: bool) -> None:
         """The last fold: transcript, usage, exit status and a checkpoint, in one commit."""
 
+        session_copy = self.session_copy()
+
         def apply(tx: hk.HookTx) -> None:
             current = tx.state.status
             hk.fold_into(self.repo, tx, checkpoint=True, reason="exit")
+            if session_copy is not None:
+                tx.files[f"{hk.SESSIONS_DIR}/{self.session_id}.jsonl"] = session_copy
             status = current if current in ("done", "stopped", "nuked") else \
                 ("stopped" if stopped else "exited")
             tx.state = tx.state.replace(status=status, exit_code=code, pid=0, pid_start=0,
@@ -339,6 +343,17 @@ class Runner:
             except Exception as exc:
                 print(f"{now_iso()} final fold failed ({attempt + 1}/3): {exc}", file=sys.stderr)
                 time.sleep(0.5)
+
+
+    def session_copy(self) -> bytes | None:
+        """Claude Code's own session file of this run, to keep in the Hook (it prunes them)."""
+        if self.fmt != "claude" or not self.session_id:
+            return None
+        path = find_claude_session(self.env, self.session_id)
+        try:
+            return path.read_bytes() if path is not None else None
+        except OSError:
+            return None
 
 
 def _show(obj: dict[str, Any]) -> None:

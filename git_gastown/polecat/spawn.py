@@ -285,6 +285,9 @@ def _launch(rig: Rig, hook: Hook, preset: Preset, *, resume_session: bool, new_w
         tmux=_tmux_name(rig, hook.name) if tmux else "",
     )
     env = _agent_env(rig, state, worktree, preset)
+    if resume_session and preset.format == "claude" and state.session_id:
+        adapters.place_claude_session(env, worktree, state.session_id,
+                                      hook.session_file(state.session_id))
     _start_runner(rig, hook, launch, env)
     return launch
 
