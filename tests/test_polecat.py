@@ -354,3 +354,35 @@ def test_stop_of_a_polecat_that_is_not_running(rig: Repo) -> None:
     assert ref_state(rig, "qk")["status"] == "exited"
     r = rig.gt("polecat", "stop", "qk", "nope", check=False)
     assert r.code == 3 and "no polecat nope" in r.err
+
+
+def _doc_tables(heading: str) -> list[set[str]]:
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "json.md").read_text()
+    m = re.search(rf"^#+ {re.escape(heading)}\n(.*?)(?=^#+ |\Z)", doc, re.M | re.S)
+    assert m, f"docs/json.md has no section {heading!r}"
+    tables: list[set[str]] = []
+    for line in m.group(1).splitlines():
+        if line.startswith("| field |"):
+            tables.append(set())
+        elif tables and line.startswith("| `"):
+            tables[-1].add(line.split("|")[1].strip().strip("`"))
+    return tables
+
+
+def test_json_outputs_match_docs(rig: Repo) -> None:
+    extras = _doc_tables("git gt-polecat")[0]
+    state_fields = _doc_tables("Hook state")[0]
+    bead = shell_bead(rig, "doc", "true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "doc")
+    finished(rig, "doc")
+    assert set(ref_state(rig, "doc")) == state_fields
+    assert set(rig.gt("polecat", "list", "--json").json()[0]) == state_fields | extras
+    (Path(state(rig, "doc")["worktree"]) / "x.txt").write_text("x")
+    assert set(rig.gt("prime", "--hook", "doc", "--json").json()) == \
+        _doc_tables("git gt-prime")[0]
+    assert set(rig.gt("handoff", "--hook", "doc", "--json").json()) == \
+        _doc_tables("git gt-handoff")[0]
+    out = rig.gt("polecat", "nuke", "doc", "--force", "--json").json()[0]
+    assert set(out) == _doc_tables("git gt-polecat nuke")[0]
