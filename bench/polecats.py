@@ -165,6 +165,11 @@ def bench_swarm(root: Path, count: int) -> dict[str, float]:
                 and bead_state["status"] == "hooked" and bead_state["assignee"] == name)
         ok += good
         lost += not good
+    list_times = []
+    for _ in range(5):
+        t = time.monotonic()
+        sh(["git-gt-polecat", "list", "--json"], repo, env)
+        list_times.append(time.monotonic() - t)
     fsck = subprocess.run(["git", "fsck", "--no-dangling"], cwd=repo, env=env,
                           capture_output=True, text=True)
     leftover = gastown_rss_kib()[1]
@@ -173,7 +178,7 @@ def bench_swarm(root: Path, count: int) -> dict[str, float]:
     return {"polecats": count, "spawn_failures": len(failed), "finished_ok": ok, "lost": lost,
             "all_spawned_s": spawned_all, "wall_s": wall, "peak_rss_mib": peak_kib / 1024,
             "peak_processes": peak_procs, "fsck_ok": fsck.returncode == 0,
-            "processes_left": leftover}
+            "processes_left": leftover, "list_s": statistics.median(list_times)}
 
 
 def main() -> int:
@@ -199,6 +204,7 @@ def main() -> int:
     print(f"{'  peak RSS of runners + agents (MiB)':<44} {sw['peak_rss_mib']:>12.1f}")
     print(f"{'  peak runner + agent processes':<44} {sw['peak_processes']:>12}")
     print(f"{'  processes left after the run':<44} {sw['processes_left']:>12}  0")
+    print(f"{'  git gt-polecat list --json, median (s)':<44} {sw['list_s']:>12.3f}")
     print(f"{'  git fsck clean':<44} {sw['fsck_ok']!s:>12}  True")
     ok = sp["median_s"] <= 1.0 and sw["lost"] == 0 and sw["spawn_failures"] == 0
     return 0 if ok else 1
