@@ -297,3 +297,19 @@ def test_prompt_never_goes_through_a_shell(rig: Repo, tmp_path: Path) -> None:
     wt = Path(st["worktree"])
     assert not list(wt.glob("PWNED*")) and not list(rig.path.glob("PWNED*"))
     subprocess.run(["true"], check=True)
+
+
+def test_a_start_that_fails_is_recorded_and_can_be_resumed(rig: Repo, tmp_path: Path) -> None:
+    agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="write:ok.txt=1")
+    bead = rig.create("huge", "-d", "x" * 130_000)
+    r = rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "big",
+               check=False)
+    assert r.code == 2 and "over the 120000 bytes" in r.err
+    assert "was created but not started" in r.err and "spawn --resume big" in r.err
+    st = ref_state(rig, "big")
+    assert (st["status"], st["exit_code"]) == ("exited", -1)
+    rig.bead("update", bead, "-d", "short now")
+    rig.gt("polecat", "spawn", "--resume", "big")
+    st = wait_for(lambda: (s := ref_state(rig, "big"))["status"] == "exited" and
+                  s["exit_code"] == 0 and s, 10, "the resumed start")
+    assert st["attempts"][bead] == 2

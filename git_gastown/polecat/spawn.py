@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -9,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,12 +355,27 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     except GtError:
         _undo_spawn(repo, hook)
         raise
-    _mark_beads(rig, bead_ids, name, req.actor or name)
-    if req.tmux:
-        hook = hk.update_state(repo, name, "tmux", tmux=_tmux_name(rig, name))
-    _launch(rig, hook, preset, resume_session=False, new_worktree=True, tmux=req.tmux,
-            beads=beads)
+    with _failed_start_recorded(repo, name):
+        _mark_beads(rig, bead_ids, name, req.actor or name)
+        if req.tmux:
+            hook = hk.update_state(repo, name, "tmux", tmux=_tmux_name(rig, name))
+        _launch(rig, hook, preset, resume_session=False, new_worktree=True, tmux=req.tmux,
+                beads=beads)
     return hook
+
+
+@contextlib.contextmanager
+def _failed_start_recorded(repo: Repo, name: str) -> Iterator[None]:
+    """If the agent cannot be started once the Hook exists, say so in the Hook (status
+    exited, exit code -1) instead of leaving it 'spawning', and tell how to go on."""
+    try:
+        yield
+    except GtError as exc:
+        hk.update_state(repo, name, "failed-start", subject=exc.message[:120],
+                        status="exited", exit_code=-1)
+        raise type(exc)(f"{exc.message} (polecat {name} was created but not started)",
+                        hint=f"{exc.hint + '; then ' if exc.hint else 'fix it, then '}"
+                        f"git gt-polecat spawn --resume {name}") from exc
 
 
 def _undo_spawn(repo: Repo, hook: Hook) -> None:
@@ -416,9 +432,10 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
         tmux=_tmux_name(rig, name) if tmux else "",
         session_id=state.session_id if use_session else "",
     )
-    _mark_beads(rig, [b["id"] for b in beads], name, actor or name)
-    _launch(rig, hook, preset, resume_session=use_resume, new_worktree=new_worktree, tmux=tmux,
-            beads=beads)
+    with _failed_start_recorded(repo, name):
+        _mark_beads(rig, [b["id"] for b in beads], name, actor or name)
+        _launch(rig, hook, preset, resume_session=use_resume, new_worktree=new_worktree,
+                tmux=tmux, beads=beads)
     return hook
 
 
