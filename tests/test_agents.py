@@ -313,3 +313,14 @@ def test_a_start_that_fails_is_recorded_and_can_be_resumed(rig: Repo, tmp_path: 
     st = wait_for(lambda: (s := ref_state(rig, "big"))["status"] == "exited" and
                   s["exit_code"] == 0 and s, 10, "the resumed start")
     assert st["attempts"][bead] == 2
+
+
+def test_agent_stderr_is_kept_apart_from_its_events(rig: Repo, tmp_path: Path) -> None:
+    agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="stderr:warning from the agent")
+    bead = rig.create("noisy")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "er")
+    finished(rig, "er")
+    assert rig.gt("polecat", "logs", "er", "--stderr").out == "warning from the agent\n"
+    events = rig.gt("polecat", "logs", "er", "--json").json()
+    assert all("warning from the agent" not in json.dumps(e) for e in events
+               if e["type"] == "gt.output")
