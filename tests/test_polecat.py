@@ -386,3 +386,19 @@ def test_json_outputs_match_docs(rig: Repo) -> None:
         _doc_tables("git gt-handoff")[0]
     out = rig.gt("polecat", "nuke", "doc", "--force", "--json").json()[0]
     assert set(out) == _doc_tables("git gt-polecat nuke")[0]
+
+
+def test_resume_redoes_a_finished_bead_that_was_reopened(rig: Repo) -> None:
+    bead = shell_bead(rig, "redo", "echo run >> runs.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "re")
+    assert finished(rig, "re")["finished"] == [bead]
+    rig.gt("polecat", "spawn", "--resume", "re")  # still hooked: nothing to run again
+    wait_for(lambda: ref_state(rig, "re")["attempts"][bead] == 2 and
+             ref_state(rig, "re")["status"] == "exited", 10, "second run")
+    assert rig.git("show", "gt/gt/re:runs.txt") == "run"
+    rig.bead("reopen", bead)  # e.g. the Refinery rejected the work
+    rig.gt("polecat", "spawn", "--resume", "re")
+    wait_for(lambda: ref_state(rig, "re")["attempts"][bead] == 3 and
+             ref_state(rig, "re")["status"] == "exited", 10, "third run")
+    assert rig.git("show", "gt/gt/re:runs.txt") == "run\nrun"
+    assert ref_state(rig, "re")["finished"] == [bead]

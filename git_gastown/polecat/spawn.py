@@ -424,8 +424,12 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     same_agent = agent is None or agent == state.agent
     use_session = needs_session and bool(state.session_id) and same_agent
     use_resume = preset.resumable and same_agent and (use_session or not needs_session)
+    # A finished bead that is open again (its merge was rejected, someone reopened it)
+    # is to be done again.
+    reopened = {b["id"] for b in beads if b["status"] == "open"}
     hook = hk.update_state(
         repo, name, "resume", subject=f"attempt {max(attempts.values())}",
+        finished=tuple(b for b in state.finished if b not in reopened),
         status="spawning", attempts=attempts, agent=agent or state.agent,
         run_id=secrets.token_hex(6), folded=0, worktree=str(path), pid=0, pid_start=0,
         runner_pid=0, runner_start=0, exit_code=None, waiting="",
