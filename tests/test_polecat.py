@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,12 @@ def test_spawn_refusals_of_names_agents_and_bases(rig: Repo) -> None:
     assert r.code == 2 and "program 'gemini' not found" in r.err
     r = rig.gt("polecat", "spawn", check=False)
     assert r.code == 2 and "nothing to work on" in r.err
+    only_git = rig.path.parent / "only-git"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    no_tmux = dict(rig.env, PATH=f"{Path(sys.executable).parent}:{only_git}")
+    r = rig.run("git-gt-polecat", "spawn", "--bead", ok, "--tmux", env=no_tmux, check=False)
+    assert r.code == 2 and "--tmux needs tmux" in r.err
     r = rig.gt("polecat", "spawn", "--bead", ok, "--base", "nope", check=False)
     assert r.code == 2 and "unknown base" in r.err
     taken = shell_bead(rig, "alice's", "true")

@@ -206,6 +206,14 @@ def _agent_env(rig: Rig, state: HookState, worktree: Path, preset: Preset) -> di
     return adapters.agent_env(os.environ, extra)
 
 
+def check_tmux(tmux: bool) -> None:
+    import shutil
+
+    if tmux and shutil.which("tmux") is None:
+        raise UsageError("--tmux needs tmux, which is not installed",
+                         hint="install tmux, or leave out --tmux (the agent runs detached)")
+
+
 def check_program(preset: Preset) -> None:
     """Refuse early, before anything is created, when the agent's program is missing."""
     if preset.format == "shell":
@@ -312,6 +320,7 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     agent = req.agent or str(rig.setting("polecat.agent", "shell"))
     preset = _preset(rig, agent)
     check_program(preset)
+    check_tmux(req.tmux)
     if req.name:
         hk.check_name(req.name)
     beads = _check_beads(rig, bead_ids, req.name or "")
@@ -405,6 +414,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
                        hint=f"remove the Hook: git gt-polecat nuke {name}")
     preset = _preset(rig, agent or hook.state.agent)
     check_program(preset)
+    check_tmux(tmux)
     if preset.format == "shell":
         _shell_plan(beads, ())
     # Save what the dead run left (its events, and uncommitted edits) before anything else.
