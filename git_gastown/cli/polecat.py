@@ -229,10 +229,14 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
     width = max(len(i["name"]) for i in items)
     for i in items:
         status = i["live_status"]
-        waiting = f" waiting:{i['waiting']}" if i["waiting"] else ""
+        waiting = f"  waiting:{i['waiting']}" if i["waiting"] else ""
+        runs = max(i["attempts"].values(), default=1)
+        extra = (f"  run {runs}" if runs > 1 else "") + \
+            (f"  ${i['usage']['cost_usd']:.4f}" if i["usage"]["cost_usd"] else "")
         click.echo(f"{style(i['name'].ljust(width), bold=True)}  "
                    f"{style(status.ljust(8), fg=_color(status))}  {i['agent'].ljust(7)}  "
-                   f"{','.join(i['beads'])}  last event {_age(i['last_event_at'])}{waiting}")
+                   f"{','.join(i['beads'])}{extra}  last event {_age(i['last_event_at'])}"
+                   f"{waiting}")
 
 
 @cli.command(context_settings=CONTEXT)
