@@ -410,3 +410,20 @@ def test_resume_redoes_a_finished_bead_that_was_reopened(rig: Repo) -> None:
              ref_state(rig, "re")["status"] == "exited", 10, "third run")
     assert rig.git("show", "gt/gt/re:runs.txt") == "run\nrun"
     assert ref_state(rig, "re")["finished"] == [bead]
+
+
+def test_concurrent_spawns_get_distinct_names_ports_and_branches(rig: Repo) -> None:
+    import subprocess
+
+    beads = [shell_bead(rig, f"p{i}", f"echo {i} > n.txt") for i in range(6)]
+    procs = [subprocess.Popen(["git-gt-polecat", "spawn", "--bead", b, "--json"], cwd=rig.path,
+                              env=rig.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True) for b in beads]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    made = [json.loads(o[0])[0] for o in outs]
+    assert len({m["name"] for m in made}) == 6 and len({m["port"] for m in made}) == 6
+    for m, bead in zip(made, beads, strict=True):
+        st = finished(rig, m["name"])
+        assert st["beads"] == [bead] and st["exit_code"] == 0
+        assert rig.git("show", f"{m['branch']}:n.txt") == str(beads.index(bead))
