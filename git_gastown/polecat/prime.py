@@ -12,8 +12,11 @@ from git_gastown.hook import Hook
 from git_gastown.rig import Rig
 
 # Extra sections of the prompt, "module:function" called as fn(rig, hook) -> str | None.
-# Other features register here (W4: unread mail); a failing section is left out.
-SECTIONS: list[str] = []
+# Other features register here; a section whose module is not installed, or that fails,
+# is left out (an agent must start even if one part of its brief is missing).
+SECTIONS: list[str] = [
+    "git_gastown.mail:prime_section",  # unread mail to the polecat (W4)
+]
 
 RULES = """\
 - Work only on the beads below, in this worktree, on this branch. Do not switch branches,
