@@ -15,6 +15,14 @@ from conftest import Repo, wait_for
 from test_polecat import finished, ref_state, state
 
 
+@pytest.fixture(autouse=True)
+def _no_landing(request: pytest.FixtureRequest) -> None:
+    """These tests are about Hooks, not landing: a shell agent's success does not hand over
+    to git gt-done (polecat.done false), so the Refinery never moves things under them."""
+    if "rig" in request.fixturenames:
+        request.getfixturevalue("rig").git("config", "gt.polecat.done", "false")
+
+
 def invocations(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 

@@ -18,6 +18,14 @@ from git_gastown import hook as hk
 from git_gastown.git import Repo as GitRepo
 
 
+@pytest.fixture(autouse=True)
+def _no_landing(request: pytest.FixtureRequest) -> None:
+    """These tests are about Hooks, not landing: a shell agent's success does not hand over
+    to git gt-done (polecat.done false), so the Refinery never moves things under them."""
+    if "rig" in request.fixturenames:
+        request.getfixturevalue("rig").git("config", "gt.polecat.done", "false")
+
+
 @pytest.fixture
 def inproc(rig: Repo, monkeypatch: pytest.MonkeyPatch) -> Iterator[GitRepo]:
     """The rig opened in this process, with the test's scrubbed environment."""

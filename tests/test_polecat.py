@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Repo, wait_for
+
+
+@pytest.fixture(autouse=True)
+def _no_landing(request: pytest.FixtureRequest) -> None:
+    """These tests are about Hooks, not landing: a shell agent's success does not hand over
+    to git gt-done (polecat.done false), so the Refinery never moves things under them."""
+    if "rig" in request.fixturenames:
+        request.getfixturevalue("rig").git("config", "gt.polecat.done", "false")
 
 
 def state(rig: Repo, name: str) -> dict[str, Any]:
@@ -342,6 +351,7 @@ def test_shell_agent_ends_with_git_gt_done_when_its_command_succeeds(
     done.write_text(f"#!/bin/sh\necho \"$GT_HOOK $(pwd)\" >> {record}\necho enqueued\n")
     done.chmod(0o755)
     rig.env["PATH"] = f"{bindir}:{rig.env['PATH']}"
+    rig.git("config", "gt.polecat.done", "true")
     good = shell_bead(rig, "ok", "echo ok > ok.txt")
     bad = shell_bead(rig, "fails", "exit 1")
     rig.gt("polecat", "spawn", "--bead", good, "--name", "dn")

@@ -54,6 +54,8 @@ In .gastown.toml, or git config gt.<section>.<key> (which wins):
     [polecat] agent        the default agent (shell)
     [polecat] portBase     first GT_PORT (41000)
     [polecat] foldInterval seconds between checkpoints of a running agent (300)
+    [polecat] done         the shell agent ends with git gt-done when its command
+                           exits 0 (true); false leaves finishing to a person
     [hooks] setup          command run in each new worktree before the agent
     gt.worktreeRoot        where worktrees go (default: the user data dir)
 """),

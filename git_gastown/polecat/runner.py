@@ -292,9 +292,11 @@ class Runner:
     def run_done(self) -> None:
         """The single place where a finished shell run hands over to `git gt-done` (W5).
 
-        Until the Refinery's `git-gt-done` is installed this does nothing; the Hook then
-        simply ends `exited` with code 0.
+        Until the Refinery's `git-gt-done` is installed this does nothing, nor when
+        polecat.done is false (a person reviews first); the Hook then ends `exited`, code 0.
         """
+        if not self.launch.get("done", True):
+            return
         exe = shutil.which("git-gt-done", path=self.env.get("PATH")) or \
             str(Path(sys.executable).parent / "git-gt-done")
         if not os.access(exe, os.X_OK):

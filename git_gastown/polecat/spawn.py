@@ -60,6 +60,7 @@ class Launch:
     shell: list[dict[str, str]] = field(default_factory=list)  # [{bead, title, run}]
     fold_interval: float = 300.0
     tmux: str = ""
+    done: bool = True  # the shell agent ends with `git gt-done` (polecat.done)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -292,6 +293,7 @@ def _launch(rig: Rig, hook: Hook, preset: Preset, *, resume_session: bool, new_w
         format=preset.format, resume=resume_session, setup=str(setup or ""), shell=shell_plan,
         fold_interval=float(rig.setting("polecat.foldInterval", 300.0)),
         tmux=_tmux_name(rig, hook.name) if tmux else "",
+        done=bool(rig.setting("polecat.done", True)),
     )
     env = _agent_env(rig, state, worktree, preset)
     if resume_session and preset.format == "claude" and state.session_id:
@@ -495,9 +497,11 @@ def resume_convoy(rig: Rig, convoy: str, *, agent: str | None = None, tmux: bool
                   actor: str = "") -> list[Hook]:
     convoy_id, _ = convoy_beads(rig, convoy)
     hooks = [h for h in hk.list_hooks(rig.repo)
-             if h.state.convoy == convoy_id and h.liveness() in ("dead", "exited", "stopped")]
+             if h.state.convoy == convoy_id and h.liveness() in ("dead", "exited", "stopped",
+                                                                   "done")
+             and _check_open_beads(rig, h)]
     if not hooks:
-        raise NotFound(f"no stopped or dead polecat of convoy {convoy} to resume",
+        raise NotFound(f"no polecat of convoy {convoy} has open work to resume",
                        hint="git gt-polecat list shows them")
     return [resume(rig, h.name, agent=agent, tmux=tmux, actor=actor) for h in hooks]
 
