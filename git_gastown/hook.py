@@ -882,8 +882,17 @@ def merge_tips(repo: Repo, name: str, local: str, remote: str) -> str | None:
         def file_at(side: str, path: str) -> bytes:
             return read_file_at(objects, trees[side], path) or b""
 
+        parsed: dict[str, dict[str, Any]] = {}
+        for side in (local, remote):
+            try:
+                data = json.loads(file_at(side, STATE_FILE))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                data = None
+            if not isinstance(data, dict) or data.get("name") != name:
+                return None  # not a Hook history this code wrote: leave it to a person
+            parsed[side] = data
         states = sorted(((file_at(s, STATE_FILE), s) for s in (local, remote)),
-                        key=lambda p: (json.loads(p[0]).get("updated_at", ""), p[0]))
+                        key=lambda p: (str(parsed[p[1]].get("updated_at", "")), p[0]))
         winner_bytes, _winner = states[-1]
         state = HookState.from_json(json.loads(winner_bytes))
         ckpts = [c for c in (HookState.from_json(json.loads(b)).checkpoint for b, _ in states)

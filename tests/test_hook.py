@@ -216,3 +216,11 @@ def test_restore_onto_a_branch_that_moved_since_the_checkpoint(
     assert (wt / "later.txt").read_text() == "later\n"
     status = sorted(rig.run("git", "status", "--porcelain", cwd=wt).out.splitlines())
     assert status == [" M base.txt", "?? extra.txt"]
+
+
+def test_merge_leaves_histories_it_does_not_know_alone(rig: Repo, inproc: GitRepo) -> None:
+    empty = rig.git("hash-object", "-t", "tree", "/dev/null")
+    base = rig.git("commit-tree", empty, "-m", "not a hook")
+    a = rig.git("commit-tree", empty, "-p", base, "-m", "a")
+    b = rig.git("commit-tree", empty, "-p", base, "-m", "b")
+    assert hk.merge_tips(inproc, "x", a, b) is None
