@@ -18,7 +18,7 @@ HANDLERS: dict[str, list[str]] = {
     "post-commit": [],
     "post-merge": [],
     "post-checkout": [],
-    "pre-push": [],
+    "pre-push": ["git_gastown.sync:pre_push"],
 }
 
 
