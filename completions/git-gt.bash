@@ -30,7 +30,16 @@ declare -gA __gt_tree=(
     ["demo"]="--help --json"
     ["doctor"]="--fix --help --json"
     ["done"]="--actor --bead --help --hotfix --json --no-run --note --priority --status"
+    ["handoff"]="--actor --help --hook --json --note"
     ["init"]="--actor --help --json --no-adopt --no-hooks --no-remote-refspecs --prefix --uninstall"
+    ["polecat"]="list logs nuke spawn status stop --help"
+    ["polecat list"]="--all --help --json --status"
+    ["polecat logs"]="--follow --help --json --lines --stderr"
+    ["polecat nuke"]="--force --help --json --purge"
+    ["polecat spawn"]="--actor --agent --base --bead --convoy --help --json --name --resume --tmux"
+    ["polecat status"]="--help --json"
+    ["polecat stop"]="--help --json --timeout"
+    ["prime"]="--help --hook --json"
     ["refinery"]="enqueue list log pause radar reject resume retry run show status --help"
     ["refinery enqueue"]="--actor --bead --help --hotfix --json --no-run --priority --target"
     ["refinery list"]="--all --help --json --state"
@@ -69,7 +78,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead demo doctor done init refinery sync"
+        __gitcomp "bead demo doctor done handoff init polecat prime refinery sync"
         return
     fi
     local path
@@ -81,7 +90,10 @@ _git_gt_bead() { __gt_git_complete bead 2; }
 _git_gt_demo() { __gt_git_complete demo 2; }
 _git_gt_doctor() { __gt_git_complete doctor 2; }
 _git_gt_done() { __gt_git_complete done 2; }
+_git_gt_handoff() { __gt_git_complete handoff 2; }
 _git_gt_init() { __gt_git_complete init 2; }
+_git_gt_polecat() { __gt_git_complete polecat 2; }
+_git_gt_prime() { __gt_git_complete prime 2; }
 _git_gt_refinery() { __gt_git_complete refinery 2; }
 _git_gt_sync() { __gt_git_complete sync 2; }
 
@@ -91,4 +103,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-done git-gt-init git-gt-refinery git-gt-sync
+complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-done git-gt-handoff git-gt-init git-gt-polecat git-gt-prime git-gt-refinery git-gt-sync

@@ -111,6 +111,11 @@ complete -c git-gt-done -n 'true' -l no-run
 complete -c git-gt-done -n 'true' -l note
 complete -c git-gt-done -n 'true' -l priority
 complete -c git-gt-done -n 'true' -l status
+complete -c git-gt-handoff -n 'true' -l actor
+complete -c git-gt-handoff -n 'true' -l help
+complete -c git-gt-handoff -n 'true' -l hook
+complete -c git-gt-handoff -n 'true' -l json
+complete -c git-gt-handoff -n 'true' -l note
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
@@ -119,6 +124,40 @@ complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
 complete -c git-gt-init -n 'true' -l uninstall
+complete -c git-gt-polecat -f -n 'not __fish_seen_subcommand_from list logs nuke spawn status stop' -a 'list logs nuke spawn status stop'
+complete -c git-gt-polecat -n 'not __fish_seen_subcommand_from list logs nuke spawn status stop' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-polecat' -a 'list logs nuke spawn status stop'
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l all
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l status
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l follow
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l lines
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l stderr
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l force
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l purge
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l actor
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l agent
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l base
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l bead
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l convoy
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l name
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l resume
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l tmux
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from status' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from status' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from stop' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from stop' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from stop' -l timeout
+complete -c git-gt-prime -n 'true' -l help
+complete -c git-gt-prime -n 'true' -l hook
+complete -c git-gt-prime -n 'true' -l json
 complete -c git-gt-refinery -f -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run show status' -a 'enqueue list log pause radar reject resume retry run show status'
 complete -c git-gt-refinery -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run show status' -l help
 complete -c git -f -n '__fish_seen_subcommand_from gt-refinery' -a 'enqueue list log pause radar reject resume retry run show status'
@@ -171,4 +210,4 @@ complete -c git-gt-sync -n 'true' -l dry-run
 complete -c git-gt-sync -n 'true' -l help
 complete -c git-gt-sync -n 'true' -l json
 complete -c git-gt-sync -n 'true' -l no-push
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-done gt-init gt-refinery gt-sync'
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-done gt-handoff gt-init gt-polecat gt-prime gt-refinery gt-sync'
