@@ -174,3 +174,20 @@ def test_a_landed_branch_is_deleted_once_its_worktree_is_gone(repo: Repo, tmp_pa
     repo.git("worktree", "remove", "--force", str(path))  # what a Dog does once merged
     run(repo)
     assert repo.run("git", "rev-parse", "--verify", "gt/gt/hotel", check=False).code != 0
+
+
+def test_a_shell_polecat_lands_its_work_end_to_end(rig: Repo) -> None:
+    """W3's shell agent runs the bead, commits, ends with git gt-done; the Refinery lands."""
+    setup_gates(rig, "test -f out.txt")
+    bead = rig.create("make out", "--field", "run=echo hello > out.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "nux")
+    deadline = time.time() + 60
+    while time.time() < deadline and rig.show(bead)["status"] != "closed":
+        time.sleep(0.3)
+    closed = rig.show(bead)
+    assert closed["status"] == "closed" and "landed in" in closed["close_reason"]
+    assert rig.git("show", "main:out.txt") == "hello"
+    m = mrs(rig)["gt/gt/nux"]
+    assert m["state"] == "landed" and m["hook"] == "nux" and m["beads"] == [bead]
+    state = json.loads(rig.git("show", "refs/gt/hooks/nux:state.json"))
+    assert state["status"] == "done"
