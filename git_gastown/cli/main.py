@@ -15,6 +15,9 @@ from git_gastown import __version__
 FAMILIES: dict[str, tuple[str, str]] = {
     "init": ("git_gastown.cli.init", "enable gastown in a repository (beads ref, hooks)"),
     "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
+    "mail": ("git_gastown.cli.mail", "mail between agents and roles (beads of type message)"),
+    "escalate": ("git_gastown.cli.escalate", "raise, route, bump and acknowledge escalations"),
+    "convoy": ("git_gastown.cli.convoy", "bundles of beads that land together; dispatch them"),
 }
 
 
