@@ -17,7 +17,7 @@ from git_gastown.beads import model
 from git_gastown.beads.cache import Cache
 from git_gastown.beads.ops import Beads
 from git_gastown.beads.store import BeadStore, Tx
-from git_gastown.errors import Conflict, NotFound, UsageError
+from git_gastown.errors import Conflict, GtError, NotFound, UsageError
 from git_gastown.rig import Rig
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -269,3 +269,78 @@ def convoys_of(store: BeadStore, bead_id: str) -> list[str]:
         if b is not None and b["type"] == "convoy" and b["status"] != "closed":
             out.append(cid)
     return out
+
+
+# -- dispatch --------------------------------------------------------------------------------
+
+
+@dataclass
+class Dispatch:
+    convoy: str
+    max_active: int
+    active: int
+    started: list[tuple[str, str]] = field(default_factory=list)  # (bead, polecat)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (bead, error)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"convoy": self.convoy, "max": self.max_active, "active": self.active,
+                "started": [{"bead": b, "polecat": n} for b, n in self.started],
+                "failed": [{"bead": b, "error": e} for b, e in self.failed]}
+
+
+def dispatch(rig: Rig, name: str, actor: str, *, max_active: int | None = None,
+             agent: str | None = None, remember: bool = True) -> Dispatch:
+    """Spawn polecats for the convoy's ready beads (one bead each), so that at most
+    MAX_ACTIVE of its beads are being worked on. The settings are remembered on the convoy
+    so patrols keep a mountain convoy going with them."""
+    from git_gastown import polecat_view
+
+    c = find(rig.store, name)
+    if c.status == "closed":
+        raise Conflict(f"convoy {c.name} has landed",
+                       hint="git gt-convoy add NAME ID... extends it")
+    b = Beads(rig.store).cache().get(c.id) or {}
+    fields = b.get("fields", {})
+    if max_active is None:
+        recorded = fields.get("dispatch_max")
+        max_active = recorded if isinstance(recorded, int) else int(
+            rig.setting("convoy.maxPolecats", 4))
+    if max_active < 1:
+        raise UsageError("--max must be at least 1")
+    agent = agent or (str(fields["dispatch_agent"]) if fields.get("dispatch_agent") else None)
+    if remember and (fields.get("dispatch_max") != max_active
+                     or (agent or "") != (fields.get("dispatch_agent") or "")):
+        Beads(rig.store).update(c.id, actor, {"dispatch_max": max_active,
+                                              "dispatch_agent": agent or None},
+                                op="convoy-dispatch")
+    active = c.count("active")
+    report = Dispatch(c.name, max_active, active)
+    for t in c.tracked:
+        if active >= max_active:
+            break
+        if t.state != "ready" or t.assignee:
+            continue
+        try:
+            polecat = polecat_view.spawn(rig, [t.id], agent, actor)
+        except GtError as err:
+            report.failed.append((t.id, err.line()))
+            continue
+        report.started.append((t.id, polecat))
+        active += 1
+    if report.started:
+        from git_gastown.due import mark_due
+
+        mark_due(rig.repo)
+    return report
+
+
+def continue_dispatch(rig: Rig, convoy_id: str, actor: str) -> list[tuple[str, str]]:
+    """For a convoy someone dispatched before: start polecats for free slots."""
+    b = Beads(rig.store).cache().get(convoy_id)
+    if b is None or b["status"] == "closed" or not isinstance(
+            b["fields"].get("dispatch_max"), int):
+        return []
+    try:
+        return dispatch(rig, convoy_id, actor, remember=False).started
+    except GtError:
+        return []

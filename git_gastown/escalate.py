@@ -253,8 +253,10 @@ def _record_routes(rig: Rig, esc_id: str, event: str, results: Sequence[RouteRes
 
 
 def escalate(rig: Rig, severity: str, message: str, actor: str, *, about: str = "",
-             description: str = "") -> Raised:
-    """Create an escalation bead and route it. The bead exists even if a route fails."""
+             description: str = "", fields: dict[str, Any] | None = None) -> Raised:
+    """Create an escalation bead and route it. The bead exists even if a route fails.
+
+    FIELDS are extra bead fields (the Witness records which finding it escalates)."""
     sev = check_severity(severity)
     text = message.strip()
     if not text:
@@ -265,12 +267,13 @@ def escalate(rig: Rig, severity: str, message: str, actor: str, *, about: str = 
     beads = Beads(rig.store)
     if about and beads.cache().get(about) is None:
         raise rig.store.not_found(about)
-    fields: dict[str, Any] = {"severity": sev, "raised_at": model.now_iso(), "bumps": 0}
+    extra = dict(fields or {})
+    extra.update({"severity": sev, "raised_at": model.now_iso(), "bumps": 0})
     if about:
-        fields["about"] = about
+        extra["about"] = about
     bead = beads.create(NewBead(
         title=title.strip(), type="escalation", priority=PRIORITY[sev], description=description,
-        fields=fields, deps=[("related", about)] if about else []), actor)
+        fields=extra, deps=[("related", about)] if about else []), actor)
     esc = from_bead(bead.to_json())
     from git_gastown.due import mark_due
 
