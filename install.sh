@@ -83,13 +83,25 @@ for page in "$src"/man/*.[17]; do
     cp "$page" "$mandir/man$section/"
     echo "$mandir/man$section/$(basename "$page")" >>"$manifest"
 done
-for dir in "$src"/completions; do
-    [ -d "$dir" ] || continue
-    mkdir -p "$prefix/share/git-gastown/completions"
-    cp "$dir"/* "$prefix/share/git-gastown/completions/" 2>/dev/null || true
-done
+if [ -d "$src/completions" ]; then
+    comp="$prefix/share/git-gastown/completions"
+    bashcomp="$prefix/share/bash-completion/completions"
+    mkdir -p "$comp" "$bashcomp"
+    for f in "$src"/completions/*; do
+        cp "$f" "$comp/"
+        echo "$comp/$(basename "$f")" >>"$manifest"
+    done
+    # bash-completion loads these on demand when a git-gt-* command is typed directly.
+    for exe in "$venv"/bin/git-gt-*; do
+        [ -e "$exe" ] || continue
+        ln -sf "$comp/git-gt.bash" "$bashcomp/$(basename "$exe")"
+        echo "$bashcomp/$(basename "$exe")" >>"$manifest"
+    done
+fi
 
 echo "git-gastown installed: commands in $bindir, manual pages in $mandir"
+echo "shell completion: add '. $prefix/share/git-gastown/completions/git-gt.bash' to ~/.bashrc"
+echo "  (zsh: _git-gt, fish: git-gt.fish in the same folder)"
 case ":$PATH:" in
     *":$bindir:"*) ;;
     *) echo "note: $bindir is not on your PATH; add it, e.g.:"

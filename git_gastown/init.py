@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -73,6 +74,7 @@ def init(
     prefix: str | None,
     actor: str,
     remote_refspecs: bool = True,
+    hooks: bool = True,
     python: str | None = None,
 ) -> InitReport:
     store = BeadStore(repo)
@@ -92,7 +94,8 @@ def init(
             chosen = prefix
     manifest = _read_manifest(repo)
     report = InitReport(chosen, created, str(repo.hooks_dir()))
-    report.hooks = install_hooks(repo, manifest, python or sys.executable)
+    if hooks:
+        report.hooks = install_hooks(repo, manifest, python or sys.executable)
     if remote_refspecs:
         report.remotes = add_refspecs(repo, manifest)
     _write_manifest(repo, manifest)
@@ -177,10 +180,8 @@ def uninstall(repo: Repo) -> dict[str, Any]:
     for remote, specs in manifest.get("refspecs", {}).items():
         for spec in specs:
             repo.config_unset(f"remote.{remote}.fetch", "^" + _regex_escape(spec) + "$")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         _manifest_path(repo).unlink()
-    except FileNotFoundError:
-        pass
     return {"hooks": restored, "refspecs_removed": sorted(manifest.get("refspecs", {}))}
 
 

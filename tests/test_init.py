@@ -108,3 +108,25 @@ def test_bad_prefix_refused(plain_repo: Repo) -> None:
     r = plain_repo.gt("init", "--prefix", "Bad-Prefix", check=False)
     assert r.code == 2 and "invalid prefix" in r.err
     assert plain_repo.git("rev-parse", "--verify", "-q", "refs/gt/beads", check=False) == ""
+
+
+def test_no_hooks(plain_repo: Repo) -> None:
+    plain_repo.gt("init", "--no-hooks")
+    assert not (plain_repo.path / ".git" / "hooks" / "post-commit").exists()
+    assert plain_repo.create("works without hooks")
+
+
+def test_pre_commit_manifest_is_valid() -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    exe = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
+    assert exe, "pre-commit is a dev dependency"
+    subprocess.run([exe, "validate-manifest", str(root / ".pre-commit-hooks.yaml")], check=True)
+    text = (root / ".pre-commit-hooks.yaml").read_text()
+    from git_gastown.init import HOOKS
+
+    for hook in HOOKS:
+        assert f"python -m git_gastown.githooks {hook}" in text

@@ -3,6 +3,7 @@ call and brought up to date by diffing trees. Deleting it loses nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -88,10 +89,8 @@ class Cache:
             self._db.close()
             self._db = None
         for suffix in ("", "-wal", "-shm"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(str(self.path) + suffix)
-            except FileNotFoundError:
-                pass
 
     def cached_tip(self) -> str | None:
         row = self.db.execute("SELECT v FROM meta WHERE k='tip'").fetchone()
@@ -144,7 +143,7 @@ class Cache:
         removed = [ids.id_from_path(p) for p, sha in changed_paths.items() if sha is None]
         wanted = {p: sha for p, sha in changed_paths.items() if sha and ids.id_from_path(p)}
         docs: list[Doc] = []
-        for sha, data in objects.read_many(list(wanted.values())):
+        for _sha, data in objects.read_many(list(wanted.values())):
             try:
                 docs.append(model.decode(data))
             except ValueError:

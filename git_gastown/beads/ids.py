@@ -41,10 +41,7 @@ def prefix_from_name(name: str) -> str:
     """A short prefix from a repository's directory name: initials, or its first letters."""
     words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
     words = [w for w in words if w[0].isalpha()] or ["gt"]
-    if len(words) > 1:
-        prefix = "".join(w[0] for w in words)[:6]
-    else:
-        prefix = words[0][:6]
+    prefix = "".join(w[0] for w in words)[:6] if len(words) > 1 else words[0][:6]
     return prefix if PREFIX_RE.match(prefix) else "gt"
 
 

@@ -412,7 +412,8 @@ def normalize_record(obj: Mapping[str, Any]) -> dict[str, Any]:
         if is_beads:
             if d.get("issue_id", bead_id) != bead_id:
                 continue
-            target, dkind = d.get("depends_on_id"), _BEADS_DEP.get(str(d.get("type")), "related")
+            target: Any = d.get("depends_on_id")
+            dkind: Any = _BEADS_DEP.get(str(d.get("type")), "related")
         else:
             target, dkind = d.get("id"), d.get("type")
         if isinstance(target, str) and dkind in model.DEP_TYPES and target != bead_id:

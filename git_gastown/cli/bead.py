@@ -9,7 +9,13 @@ from typing import Any
 import click
 
 from git_gastown.cli.common import (
-    CONTEXT, actor_option, emit_json, json_option, parse_kv, run, style,
+    CONTEXT,
+    actor_option,
+    emit_json,
+    json_option,
+    parse_kv,
+    run,
+    style,
 )
 from git_gastown.errors import NotFound, UsageError
 
@@ -60,7 +66,7 @@ def cli() -> None:
 def _line(b: dict[str, Any]) -> str:
     status = b["status"]
     color = {"open": "green", "in_progress": "yellow", "hooked": "yellow", "blocked": "red",
-             "closed": "bright_black", "deferred": "blue"}.get(status, None)
+             "closed": "bright_black", "deferred": "blue"}.get(status)
     marks = " [blocked]" if b.get("blocked") and status != "blocked" else ""
     assignee = f" @{b['assignee']}" if b["assignee"] else ""
     return (f"{style(b['id'], bold=True)}  P{b['priority']}  {style(status, fg=color)}"
@@ -108,7 +114,8 @@ def _dep_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
     for item in items:
         kind, sep, target = item.partition(":")
         if not sep or not target:
-            raise UsageError(f"--dep takes TYPE:ID, not {item!r}", hint="e.g. --dep blocks:gt-a3f8k")
+            raise UsageError(f"--dep takes TYPE:ID, not {item!r}",
+                             hint="e.g. --dep blocks:gt-a3f8k")
         pairs.append((kind, target))
     return pairs
 

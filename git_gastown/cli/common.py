@@ -57,7 +57,10 @@ def run(cli: click.Command, prog: str, argv: Sequence[str] | None = None) -> int
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
-        cli.main(args=args, prog_name=prog, standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        code = cli.main(args=args, prog_name=prog, standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code
     except GtError as err:
         report_error(prog, err, as_json)
         return err.exit_code

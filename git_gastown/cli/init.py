@@ -15,12 +15,14 @@ from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option
               help="Bead id prefix (default: from the repository name, e.g. gt).")
 @click.option("--no-remote-refspecs", is_flag=True,
               help="Do not add fetch refspecs that carry refs/gt/* from each remote.")
+@click.option("--no-hooks", is_flag=True,
+              help="Do not install git hooks (e.g. when pre-commit runs gastown's hooks).")
 @click.option("--uninstall", is_flag=True,
               help="Restore the hooks exactly as they were and drop the refspecs; keep data.")
 @actor_option
 @json_option
-def cli(prefix: str | None, no_remote_refspecs: bool, uninstall: bool, actor: str | None,
-        as_json: bool) -> None:
+def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, uninstall: bool,
+        actor: str | None, as_json: bool) -> None:
     """Enable git-gastown in this repository (idempotent).
 
     Creates the orphan history refs/gt/beads, chooses the bead id prefix, installs the
@@ -44,7 +46,7 @@ def cli(prefix: str | None, no_remote_refspecs: bool, uninstall: bool, actor: st
         click.echo("gastown hooks removed; refs/gt/* and your beads are kept")
         return
     report = setup.init(repo, prefix=prefix, actor=resolve_actor(repo, actor),
-                        remote_refspecs=not no_remote_refspecs)
+                        remote_refspecs=not no_remote_refspecs, hooks=not no_hooks)
     if as_json:
         emit_json(report.to_json())
         return
@@ -55,7 +57,8 @@ def cli(prefix: str | None, no_remote_refspecs: bool, uninstall: bool, actor: st
     for remote in report.remotes:
         click.echo(f"remote {remote}: fetch carries refs/gt/*")
     if report.created:
-        click.echo(f"next: git gt-bead create 'My first task'   (ids look like {report.prefix}-a3f8k)")
+        click.echo(f"next: git gt-bead create 'My first task'"
+                   f"   (ids look like {report.prefix}-a3f8k)")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-init") -> int:

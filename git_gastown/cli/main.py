@@ -18,6 +18,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "mail": ("git_gastown.cli.mail", "mail between agents and roles (beads of type message)"),
     "escalate": ("git_gastown.cli.escalate", "raise, route, bump and acknowledge escalations"),
     "convoy": ("git_gastown.cli.convoy", "bundles of beads that land together; dispatch them"),
+    "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
+    "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
 }
 
 

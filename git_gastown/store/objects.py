@@ -14,7 +14,6 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from git_gastown.errors import GitFailed, GtError
 from git_gastown.git import Repo, scrubbed_env

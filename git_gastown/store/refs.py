@@ -14,6 +14,7 @@ from filelock import FileLock, Timeout
 from git_gastown.errors import ConcurrentUpdate, GtError
 from git_gastown.git import Repo
 
+
 def read_ref(repo: Repo, name: str) -> str | None:
     """The id a ref points at, read straight from the ref files (no subprocess)."""
     loose = repo.common_dir / name

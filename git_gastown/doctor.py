@@ -1,0 +1,249 @@
+"""Health checks of an installation and a rig, each with a safe fix where one exists."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from git_gastown.git import Repo, run_git
+
+MIN_GIT = (2, 38)
+AGENT_CLIS = ("claude", "codex", "gemini", "aider", "copilot", "tmux")
+
+
+@dataclass
+class Finding:
+    check: str
+    status: str  # ok | warn | fail | info
+    message: str
+    fix: Callable[[], str] | None = None
+    fixed: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "status": self.status, "message": self.message,
+                "fixable": self.fix is not None, "fixed": self.fixed}
+
+
+def git_version() -> tuple[int, ...]:
+    out = run_git(["--version"]).stdout.decode()
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out)
+    return tuple(int(x) for x in m.groups() if x is not None) if m else (0,)
+
+
+def check_git() -> Finding:
+    ver = git_version()
+    text = ".".join(map(str, ver))
+    if ver[:2] < MIN_GIT:
+        return Finding("git", "fail", f"git {text} is too old: the Refinery needs "
+                       f"`git merge-tree --write-tree` (git {MIN_GIT[0]}.{MIN_GIT[1]}+)")
+    return Finding("git", "ok", f"git {text}")
+
+
+def check_python() -> Finding:
+    return Finding("python", "ok", f"python {sys.version.split()[0]} at {sys.executable}")
+
+
+def check_initialized(repo: Repo) -> Finding:
+    from git_gastown.store.refs import read_ref
+
+    if read_ref(repo, "refs/gt/beads") is None:
+        return Finding("beads-ref", "fail", "refs/gt/beads is missing: run git gt-init")
+    return Finding("beads-ref", "ok", "refs/gt/beads present")
+
+
+def check_hooks(repo: Repo) -> Finding:
+    from git_gastown import init as setup
+
+    hooks_dir = repo.hooks_dir()
+    problems = []
+    for name in setup.HOOKS:
+        path = hooks_dir / name
+        if not path.exists():
+            problems.append(f"{name} missing")
+            continue
+        text = path.read_text(errors="replace")
+        if setup.MARKER not in text:
+            problems.append(f"{name} is not gastown's")
+            continue
+        m = re.search(r"^GT_PYTHON='([^']*)'", text, re.M)
+        interp = m.group(1) if m else ""
+        if not interp or not os.access(interp, os.X_OK):
+            problems.append(f"{name} points at a missing interpreter {interp or '(none)'}")
+        elif not os.access(path, os.X_OK):
+            problems.append(f"{name} is not executable")
+    if not problems:
+        return Finding("hooks", "ok", f"{len(setup.HOOKS)} hooks installed in {hooks_dir}")
+
+    def fix() -> str:
+        manifest = setup._read_manifest(repo)
+        setup.install_hooks(repo, manifest, sys.executable)
+        setup._write_manifest(repo, manifest)
+        return "hooks reinstalled with this interpreter"
+
+    return Finding("hooks", "fail", "; ".join(problems), fix)
+
+
+def check_beads(repo: Repo) -> Finding:
+    """Every bead file parses: a malformed one is reported, never silently skipped."""
+    from git_gastown.beads import ids, model
+    from git_gastown.beads.store import BeadStore
+
+    store = BeadStore(repo)
+    tip = store.tip()
+    if tip is None:
+        return Finding("beads", "info", "no beads yet")
+    proc = repo.git("ls-tree", "-r", "-z", tip)
+    entries = []
+    for item in proc.stdout.decode().split("\0"):
+        if item:
+            info, _, path = item.partition("\t")
+            if ids.id_from_path(path):
+                entries.append((path, info.split()[2]))
+    bad = []
+    for (path, _), (_, data) in zip(entries, store.objects.read_many([s for _, s in entries]),
+                                    strict=True):
+        try:
+            doc = model.decode(data, path=path)
+            if ids.fanout(doc["id"]) != path:
+                bad.append(f"{path}: id {doc['id']} stored at the wrong path")
+        except ValueError as exc:
+            bad.append(str(exc))
+    if bad:
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        return Finding("beads", "fail", "; ".join(bad[:3]) + more)
+    return Finding("beads", "ok", f"{len(entries)} bead files parse")
+
+
+def check_cache(repo: Repo) -> Finding:
+    from git_gastown.beads.cache import Cache
+    from git_gastown.beads.store import BeadStore
+
+    store = BeadStore(repo)
+    if store.tip() is None:
+        return Finding("cache", "info", "no cache (no beads ref)")
+    cache = Cache(store)
+
+    def fix() -> str:
+        return f"cache rebuilt ({cache.rebuild()} beads)"
+
+    try:
+        cache.fresh()
+        cached = int(cache.db.execute("SELECT count(*) FROM beads").fetchone()[0])
+    except Exception as exc:  # a corrupt cache is exactly what this check is for
+        return Finding("cache", "fail", f"query cache unreadable: {exc}", fix)
+    files = sum(1 for line in repo.out("ls-tree", "-r", "--name-only", store.require_tip(),
+                                       "beads").splitlines() if line.endswith(".json"))
+    if files != cached:
+        return Finding("cache", "fail", f"cache has {cached} beads, the ref {files}", fix)
+    return Finding("cache", "ok", f"cache matches refs/gt/beads ({cached} beads)")
+
+
+def check_refspecs(repo: Repo) -> Finding:
+    from git_gastown import init as setup
+
+    missing = []
+    for remote in (r for r in repo.out("remote").splitlines() if r):
+        have = repo.config().get(f"remote.{remote}.fetch".lower(), [])
+        if setup.fetch_refspecs(remote)[0] not in have:
+            missing.append(remote)
+    if not missing:
+        return Finding("refspecs", "ok", "every remote's fetch carries refs/gt/*")
+
+    def fix() -> str:
+        manifest = setup._read_manifest(repo)
+        setup.add_refspecs(repo, manifest)
+        setup._write_manifest(repo, manifest)
+        return f"refspecs added for {', '.join(missing)}"
+
+    return Finding("refspecs", "warn",
+                   f"fetch from {', '.join(missing)} does not carry refs/gt/*", fix)
+
+
+def check_objects(repo: Repo) -> Finding:
+    counts = dict(line.split(": ", 1) for line in repo.out("count-objects", "-v").splitlines()
+                  if ": " in line)
+    loose = int(counts.get("count", "0"))
+    packs = int(counts.get("packs", "0"))
+    if loose > 6700 or packs > 50:
+        def fix() -> str:
+            repo.git("gc", "--quiet")
+            return "git gc packed the loose objects"
+
+        return Finding("objects", "warn", f"{loose} loose objects, {packs} packs", fix)
+    return Finding("objects", "ok", f"{loose} loose objects, {packs} packs")
+
+
+def check_worktrees(repo: Repo) -> Finding:
+    out = repo.out("worktree", "list", "--porcelain")
+    prunable = [line.split(" ", 1)[1] for line in out.splitlines()
+                if line.startswith("worktree ") and not Path(line.split(" ", 1)[1]).exists()]
+    if not prunable:
+        return Finding("worktrees", "ok", "no orphan worktree entries")
+
+    def fix() -> str:
+        repo.git("worktree", "prune")
+        return f"pruned {len(prunable)} worktree entries whose directory is gone"
+
+    return Finding("worktrees", "warn",
+                   f"{len(prunable)} worktree entries point at missing directories "
+                   "(their branches are kept)", fix)
+
+
+def check_agents() -> Finding:
+    found = {name: shutil.which(name) for name in AGENT_CLIS}
+    have = [n for n, p in found.items() if p]
+    missing = [n for n, p in found.items() if not p]
+    msg = f"found: {', '.join(have) or 'none'}"
+    if missing:
+        msg += f"; not found: {', '.join(missing)} (the built-in shell agent needs none)"
+    return Finding("agents", "info", msg)
+
+
+# Checks that need a repository; features add theirs here (name, function).
+RIG_CHECKS: list[tuple[str, Callable[[Repo], Finding]]] = [
+    ("beads-ref", check_initialized),
+    ("hooks", check_hooks),
+    ("beads", check_beads),
+    ("cache", check_cache),
+    ("refspecs", check_refspecs),
+    ("objects", check_objects),
+    ("worktrees", check_worktrees),
+]
+
+
+def run_checks(repo: Repo | None, *, fix: bool) -> list[Finding]:
+    findings = [check_git(), check_python(), check_agents()]
+    if repo is not None:
+        initialized = check_initialized(repo)
+        for name, check in RIG_CHECKS:
+            if name != "beads-ref" and initialized.status == "fail":
+                continue
+            findings.append(initialized if name == "beads-ref" else _safe(check, repo, name))
+    if not fix:
+        return findings
+    notes = {}
+    for f in findings:
+        if f.fix is not None and f.status in ("fail", "warn"):
+            try:
+                notes[f.check] = f.fix()
+            except Exception as exc:
+                notes[f.check] = f"fix failed: {exc}"
+    if not notes:
+        return findings
+    again = run_checks(repo, fix=False)  # report the state after mending, not before
+    for f in again:
+        f.fixed = notes.get(f.check, "")
+    return again
+
+
+def _safe(check: Callable[[Repo], Finding], repo: Repo, name: str) -> Finding:
+    try:
+        return check(repo)
+    except Exception as exc:
+        return Finding(name, "fail", f"check crashed: {exc}")

@@ -1,0 +1,94 @@
+"""git gt-doctor: finds real breakage, --fix mends what is safe, exit status is honest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Repo
+
+
+def _status(repo: Repo, *args: str) -> tuple[int, dict[str, dict[str, object]]]:
+    r = repo.run("git-gt-doctor", "--json", *args, check=False)
+    return r.code, {f["check"]: f for f in r.json()}
+
+
+def test_healthy_rig(repo: Repo) -> None:
+    code, found = _status(repo)
+    assert code == 0
+    for name in ("git", "hooks", "beads", "cache", "beads-ref", "refspecs", "worktrees"):
+        assert found[name]["status"] in ("ok", "info"), found[name]
+
+
+def test_broken_hook_interpreter_is_found_and_fixed(repo: Repo) -> None:
+    hook = repo.path / ".git" / "hooks" / "post-commit"
+    text = hook.read_text()
+    hook.write_text("\n".join("GT_PYTHON='/nonexistent/python'" if ln.startswith("GT_PYTHON=")
+                              else ln for ln in text.splitlines()) + "\n")
+    code, found = _status(repo)
+    assert code == 1
+    assert found["hooks"]["status"] == "fail"
+    assert "missing interpreter" in str(found["hooks"]["message"])
+    code, found = _status(repo, "--fix")
+    assert code == 0
+    assert found["hooks"]["status"] == "ok" and found["hooks"]["fixed"]
+
+
+def test_malformed_bead_is_reported(repo: Repo) -> None:
+    repo.create("good")
+    tip = repo.git("rev-parse", "refs/gt/beads")
+    blob = repo.run("git", "hash-object", "-w", "--stdin", input="{not json").out.strip()
+    # Build a tree with one extra, malformed bead file, as a broken remote might send.
+    index = repo.path / ".git" / "tmp-index"
+    env = dict(repo.env, GIT_INDEX_FILE=str(index))
+    repo.run("git", "read-tree", tip, env=env)
+    repo.run("git", "update-index", "--add", "--cacheinfo",
+             f"100644,{blob},beads/00/00/gt-bad00.json", env=env)
+    tree = repo.run("git", "write-tree", env=env).out.strip()
+    commit = repo.run("git", "commit-tree", tree, "-p", tip, "-m", "broken").out.strip()
+    repo.git("update-ref", "refs/gt/beads", commit, tip)
+    code, found = _status(repo)
+    assert code == 1
+    assert found["beads"]["status"] == "fail"
+    assert "gt-bad00" in str(found["beads"]["message"])
+    assert repo.bead("list", "--json").json()  # reads still work around it
+
+
+def test_missing_refspec_and_orphan_worktree(repo: Repo, tmp_path: Path) -> None:
+    repo.git("remote", "add", "later", str(tmp_path / "x.git"))
+    wt = tmp_path / "wt"
+    repo.git("worktree", "add", "-q", str(wt), "-b", "side")
+    import shutil
+
+    shutil.rmtree(wt)
+    code, found = _status(repo)
+    assert code == 0  # warnings do not fail
+    assert found["refspecs"]["status"] == "warn"
+    assert found["worktrees"]["status"] == "warn"
+    code, found = _status(repo, "--fix")
+    assert found["refspecs"]["status"] == "ok"
+    assert found["worktrees"]["status"] == "ok"
+    assert repo.git("rev-parse", "--verify", "side")  # the branch is kept
+
+
+def test_corrupt_cache_is_rebuilt(repo: Repo) -> None:
+    repo.create("one")
+    (repo.path / ".git" / "gt" / "cache.sqlite").write_bytes(b"garbage" * 100)
+    code, found = _status(repo)
+    assert code == 0
+    assert found["cache"]["status"] == "ok"
+    assert len(repo.bead("list", "--json").json()) == 1
+
+
+def test_outside_a_repository(tmp_path: Path, env: dict[str, str]) -> None:
+    d = tmp_path / "nowhere"
+    d.mkdir()
+    r = Repo(d, env).run("git-gt-doctor", check=False)
+    assert r.code == 0
+    assert "checking the installation only" in r.out
+
+
+def test_not_initialized(plain_repo: Repo) -> None:
+    code, found = _status(plain_repo)
+    assert code == 1
+    assert found["beads-ref"]["status"] == "fail"
+    assert "git gt-init" in str(found["beads-ref"]["message"])
