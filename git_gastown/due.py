@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from git_gastown.git import Repo
@@ -81,3 +82,66 @@ def log(repo: Repo, what: str, text: str) -> None:
             fh.write(f"{stamp} [{os.getpid()}] {what}: {text.rstrip()}\n")
     except OSError:
         pass
+
+
+# -- what the git hook stubs call (registered in githooks.HANDLERS) -------------------------
+
+PROVISIONAL = 60.0  # the slot a hook takes; the patrol itself then sets the real interval
+MARKER = "gt-hook"  # in a polecat worktree's git dir: the name of its Hook
+
+
+def on_git_event(repo: Repo, args: Sequence[str]) -> None:
+    """post-commit, post-merge, post-checkout: heartbeat in a polecat's worktree, then at
+    most one detached patrol per interval for the whole rig. Returns at once."""
+    name = _polecat_of(repo)
+    if name:
+        _touch(repo.gt_dir / "polecats" / name / "committed")
+        mark_due(repo)
+    elif not is_due(repo):
+        return
+    if next_patrol_at(repo) > time.time():
+        return
+    if claim_patrol(repo, PROVISIONAL):
+        start_patrol(repo)
+
+
+def _polecat_of(repo: Repo) -> str:
+    try:
+        return (repo.git_dir / MARKER).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    except OSError:
+        pass
+
+
+def rig_root(repo: Repo) -> Path:
+    """Where a patrol runs: the main checkout when there is one, else the common dir."""
+    common = repo.common_dir
+    if common.name == ".git" and (common.parent / ".git").is_dir():
+        return common.parent
+    return repo.worktree or common
+
+
+def start_patrol(repo: Repo) -> int:
+    """Start `git gt-deacon patrol` detached (own session, output to the health log)."""
+    import subprocess
+    import sys
+
+    from git_gastown.git import scrubbed_env
+
+    log_file = repo.runtime_path("logs", "health.log")
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "git_gastown.cli.deacon", "patrol", "--quiet", "--from-hook"],
+            cwd=rig_root(repo), env=scrubbed_env({"GT_HOOKS": "0"}), stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    return proc.pid

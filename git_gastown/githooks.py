@@ -15,9 +15,9 @@ Handler = Callable[[Repo, Sequence[str]], None]
 # kicks, Refinery kicks, autosync); each handler must be quick or hand off to a
 # detached process.
 HANDLERS: dict[str, list[str]] = {
-    "post-commit": [],
-    "post-merge": [],
-    "post-checkout": [],
+    "post-commit": ["git_gastown.due:on_git_event"],
+    "post-merge": ["git_gastown.due:on_git_event"],
+    "post-checkout": ["git_gastown.due:on_git_event"],
     "pre-push": [],
 }
 

@@ -175,6 +175,39 @@ def check(actor: str | None, as_json: bool) -> None:
         click.echo(f"{c.name}: landed ({c.total} beads closed)")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("name", metavar="NAME")
+@click.option("-n", "--max", "max_active", type=click.IntRange(min=1), metavar="N",
+              help="At most N beads of the convoy worked on at once (default: the last "
+                   "--max given, else convoy.maxPolecats, 4).")
+@click.option("-a", "--agent", metavar="AGENT", help="Agent preset for the new polecats.")
+@actor_option
+@json_option
+def dispatch(name: str, max_active: int | None, agent: str | None, actor: str | None,
+             as_json: bool) -> None:
+    """Spawn a polecat for each ready bead of NAME, up to N at work at once.
+
+    The settings are remembered: patrols keep a mountain convoy going with them, and a
+    bead blocked after repeated failures is replaced by the next ready one.
+    """
+    from git_gastown import convoy
+
+    rig = _rig()
+    report = convoy.dispatch(rig, name, _actor(rig, actor), max_active=max_active, agent=agent)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for bead, polecat in report.started:
+            click.echo(f"{bead}: polecat {polecat}")
+        if not report.started and not report.failed:
+            click.echo(f"{report.convoy}: nothing to dispatch ({report.active} of at most "
+                       f"{report.max_active} at work)")
+        for bead, error in report.failed:
+            click.echo(f"{bead}: could not spawn: {error}", err=True)
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-convoy") -> int:
     return run(cli, prog, argv)
 

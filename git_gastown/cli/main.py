@@ -18,6 +18,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "mail": ("git_gastown.cli.mail", "mail between agents and roles (beads of type message)"),
     "escalate": ("git_gastown.cli.escalate", "raise, route, bump and acknowledge escalations"),
     "convoy": ("git_gastown.cli.convoy", "bundles of beads that land together; dispatch them"),
+    "witness": ("git_gastown.cli.witness", "health check of every polecat: dead, hung, waiting"),
+    "deacon": ("git_gastown.cli.deacon", "one patrol over every rig; optional crontab line"),
+    "dogs": ("git_gastown.cli.dogs", "maintenance: reap, prune merged worktrees, gc, locks"),
     "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
     "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
 }
