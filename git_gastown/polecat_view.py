@@ -58,9 +58,11 @@ class Polecat:
 
 def observe(rig: Rig) -> list[Polecat]:
     """Every polecat of the rig, as the Witness sees it (one pass over the hook refs)."""
+    repo = rig.repo
+    if not _any_hook(repo):
+        return []  # no polecat ever spawned here: nothing to load
     from git_gastown import hook as hk
 
-    repo = rig.repo
     tips = _branch_times(repo)
     out = []
     for h in hk.list_hooks(repo):
@@ -79,6 +81,17 @@ def observe(rig: Rig) -> list[Polecat]:
             last_commit_at=commit_at,
         ))
     return out
+
+
+def _any_hook(repo: Repo) -> bool:
+    """Whether any refs/gt/hooks/* ref exists, from the ref files (no git process)."""
+    loose = repo.common_dir / "refs" / "gt" / "hooks"
+    if loose.is_dir() and any(loose.iterdir()):
+        return True
+    try:
+        return " refs/gt/hooks/" in (repo.common_dir / "packed-refs").read_text()
+    except OSError:
+        return False
 
 
 def _run_start(h: object) -> float | None:
