@@ -66,7 +66,12 @@ class Dog:
 
 
 def reap(rig: Rig, result: DogResult) -> None:
+    grace = timeutil.parse_duration(rig.setting("witness.deadGrace", "1m"), "witness.deadGrace")
+    now = time.time()
     for p in polecat_view.observe(rig):
+        alive = p.last_alive()
+        if alive is not None and now - alive < grace:
+            continue  # just died: the Witness and whoever killed it get the first move
         if p.live and not p.agent_alive and not p.runner_alive and p.runner_pid:
             polecat_view.mark_reaped(rig, p.name)
             result.did.append(f"{p.name}: runner {p.runner_pid} died; marked exited")

@@ -42,6 +42,7 @@ class Polecat:
     started_at: float | None = None  # when this run was spawned or resumed
     last_event_at: float | None = None
     last_commit_at: float | None = None
+    heartbeat_at: float | None = None  # the runner touches it every few seconds while alive
 
     @property
     def live(self) -> bool:
@@ -50,6 +51,11 @@ class Polecat:
     def last_progress(self) -> float | None:
         """The latest sign of work: an agent event, a commit, or the start of the run."""
         times = [t for t in (self.last_event_at, self.last_commit_at, self.started_at) if t]
+        return max(times) if times else None
+
+    def last_alive(self) -> float | None:
+        """The latest sign the polecat was alive (its runner's heartbeat included)."""
+        times = [t for t in (self.last_progress(), self.heartbeat_at) if t]
         return max(times) if times else None
 
 
@@ -78,7 +84,7 @@ def observe(rig: Rig) -> list[Polecat]:
             runner_alive=h.runner_alive(), waiting=st.waiting or "", exit_code=st.exit_code,
             finished=tuple(st.finished), attempts=dict(st.attempts),
             started_at=_run_start(h), last_event_at=timeutil.iso_to_epoch(st.last_event_at),
-            last_commit_at=commit_at,
+            last_commit_at=commit_at, heartbeat_at=timeutil.iso_to_epoch(st.heartbeat),
         ))
     return out
 

@@ -16,6 +16,10 @@ class with one action:
     exited_unfinished   the agent exited without finishing its beads or `git gt-done`: resume
     starting, done, stopped, nuked   nothing to do
 
+The recovering actions wait until the polecat has shown no sign of life (event, commit,
+runner heartbeat) for deadGrace (default 1m), so a person who just stopped or killed an
+agent, or is resuming it by hand, is not raced.
+
 A resume is allowed at most `maxResumes` times per bead (default 3); after that the
 action is `escalate`. For a bead of a mountain convoy, a failure after `maxAttempts`
 attempts blocks the bead instead, and the convoy's next ready bead is dispatched.
@@ -40,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "hungAfter": "30m",
     "maxResumes": 3,
     "startGrace": "2m",
+    "deadGrace": "1m",
     "patrolInterval": "3m",
 }
 ACTIONS = ("none", "checkpoint", "resume", "escalate", "block")
@@ -51,6 +56,7 @@ class Thresholds:
     hung_after: float
     max_resumes: int
     start_grace: float
+    dead_grace: float
     stall_after: float
     max_attempts: int
 
@@ -75,7 +81,7 @@ class Thresholds:
 
         return cls(idle_after=dur("idleAfter"), hung_after=dur("hungAfter"),
                    max_resumes=count("maxResumes", "witness", DEFAULTS["maxResumes"]),
-                   start_grace=dur("startGrace"),
+                   start_grace=dur("startGrace"), dead_grace=dur("deadGrace"),
                    stall_after=dur("stallAfter", "convoy", "1h"),
                    max_attempts=count("maxAttempts", "convoy", 3))
 
@@ -153,10 +159,17 @@ def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
     return "ok", ""
 
 
+RECOVER = ("dead", "dead_dirty", "orphaned", "exited_unfinished")
+
+
 def _action(cls: str, p: Polecat, open_beads: Sequence[str], th: Thresholds,
-            mountain: set[str]) -> str:
+            mountain: set[str], now: float) -> str:
     if cls in ("waiting_permission", "waiting_input"):
         return "escalate"
+    if cls in RECOVER:
+        alive = p.last_alive()
+        if alive is not None and now - alive < th.dead_grace:
+            return "none"  # it just died: give a person (or its own exit) a moment first
     if cls == "dead_dirty":
         return "checkpoint"
     if cls in ("dead", "orphaned", "hung", "exited_unfinished"):
@@ -211,7 +224,7 @@ def check(rig: Rig, *, apply: bool = False, actor: str = "witness",
         if p.live and not p.agent_alive and not p.runner_alive:
             dirty = _dirty(rig, p)
         cls, detail = classify(p, open_beads, th, now, dirty)
-        f = Finding(p.name, cls, _action(cls, p, open_beads, th, mountain), detail, p.beads,
+        f = Finding(p.name, cls, _action(cls, p, open_beads, th, mountain, now), detail, p.beads,
                     p.status, p.agent_alive, p.runner_alive,
                     now - p.last_event_at if p.last_event_at else None,
                     now - p.last_commit_at if p.last_commit_at else None,
@@ -245,7 +258,7 @@ def _act(rig: Rig, f: Finding, p: Polecat, open_beads: Sequence[str], th: Thresh
         if f.action == "checkpoint":
             commit = polecat_view.checkpoint(rig, p.name, f"witness: {f.cls}")
             f.applied.append(f"checkpoint {commit[:12]}")
-            follow = _action("dead", p, open_beads, th, mountain)
+            follow = _action("dead", p, open_beads, th, mountain, time.time())
             if follow != "checkpoint":
                 f.action = follow
                 _act(rig, f, p, open_beads, th, mountain, actor)

@@ -37,6 +37,7 @@ def test_dispatch_up_to_max(rig: Repo) -> None:
 
 def test_mountain_blocks_a_failing_bead_and_moves_on(rig: Repo) -> None:
     rig.git("config", "gt.convoy.maxAttempts", "2")
+    rig.git("config", "gt.witness.deadGrace", "0s")
     rig.env.update(FAKE_CLAUDE_SCRIPT="die:3", FAKE_CLAUDE_RESUME_SCRIPT="die:3", GT_HOOKS="0")
     first = rig.create("hard one", "-p", "1")
     second = rig.create("next one", "-p", "2")

@@ -33,6 +33,7 @@ def spawn(rig: Repo, name: str, script: str, title: str = "work", **env: str) ->
     # GT_HOOKS=0: the agents' commits must not start patrols that would act before the test
     # does (tests/test_triggers.py covers those).
     rig.env.update(FAKE_CLAUDE_SCRIPT=script, GT_HOOKS="0", **env)
+    rig.git("config", "gt.witness.deadGrace", "0s")  # act at once on what the test kills
     bead = rig.create(title)
     rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", name)
     return bead
@@ -80,6 +81,10 @@ def test_dead_polecat_is_resumed_and_finishes(rig: Repo, tmp_path: Path) -> None
     wait_for(marker.exists, 10, "the agent to work")
     assert check(rig)["k9"]["class"] == "ok"
     kill_group(rig, "k9")
+    rig.git("config", "gt.witness.deadGrace", "1h")  # just died: nobody acts yet
+    assert (check(rig, "--fix")["k9"]["action"], check(rig)["k9"]["applied"]) == ("none", [])
+    assert rig.gt("dogs", "run", "reap", "--json").json()[0]["did"] == []
+    rig.git("config", "gt.witness.deadGrace", "0s")
     found = check(rig)["k9"]
     assert (found["class"], found["action"]) == ("dead", "resume")
     assert not found["agent_alive"] and not found["runner_alive"]

@@ -36,6 +36,8 @@ def cli() -> None:
       hungAfter = "30m"      ... with the agent still running: hung (resumed)
       maxResumes = 3         resumes per bead before escalating instead
       startGrace = "2m"      how long a spawn may take to start its runner
+      deadGrace = "1m"       a dead or exited polecat is recovered only after this long
+                             without a sign of life (so a person acting by hand is not raced)
       patrolInterval = "3m"  at most one hook-started patrol per interval
     """
 
