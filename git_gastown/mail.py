@@ -162,3 +162,24 @@ def ack(store: BeadStore, message_id: str, actor: str) -> Message:
         changes["read_at"] = model.now_iso()
     bead = Beads(store).update(msg.id, actor, changes, op="mail-ack")
     return from_bead(bead.to_json())
+
+
+def prime_section(rig: Any, hook: Any) -> str | None:
+    """The "Unread mail" part of `git gt-prime` for a polecat (None when there is none).
+
+    Registered in git_gastown.polecat.prime.SECTIONS; RIG is a Rig, HOOK a Hook."""
+    msgs = unread_mail(rig.store, str(hook.name))
+    if not msgs:
+        return None
+    out = [f"## Unread mail ({len(msgs)})", ""]
+    for m in msgs:
+        out.append(f"### {m.id} from {m.sender}: {m.subject}")
+        if m.about:
+            out.append(f"(about {m.about})")
+        if m.body.strip():
+            out += ["", m.body.rstrip()]
+        out.append("")
+    out.append("Mark a message read with `git gt-mail read ID`, and acknowledge it with "
+               "`git gt-mail ack ID` once handled; reply with "
+               "`git gt-mail send ADDRESS --subject S --reply-to ID`.")
+    return "\n".join(out)
