@@ -100,3 +100,23 @@ def test_dry_run_changes_nothing(repo: Repo) -> None:
     tip = repo.git("rev-parse", "refs/gt/beads")
     report = repo.gt("deacon", "patrol", "--dry-run", "--json").json()[0]
     assert report["bumped"] == [] and repo.git("rev-parse", "refs/gt/beads") == tip
+
+
+def test_patrol_covers_the_rigs_of_the_town(repo: Repo, tmp_path: Path) -> None:
+    from conftest import make_repo
+
+    other = make_repo(tmp_path / "other", repo.env, prefix="ot")
+    other.git("config", "gt.escalation.bumpAfter", "0s")
+    eid = other.gt("escalate", "-s", "medium", "in the other rig").out.split(":")[0]
+    repo.git("config", "--add", "gt.town.rigs", str(other.path))
+    repo.git("config", "--add", "gt.town.rigs", str(tmp_path / "missing"))
+    reports = repo.gt("deacon", "patrol", "--json").json()
+    assert [r["rig"] for r in reports] == ["rig", "other"]
+    assert reports[1]["bumped"] == [eid]
+
+
+def test_inbox_raises_due_escalations_first(repo: Repo) -> None:
+    repo.git("config", "gt.escalation.bumpAfter", "0s")
+    repo.gt("escalate", "-s", "medium", "nobody looked")
+    subjects = [m["subject"] for m in repo.gt("mail", "inbox", "--json").json()]
+    assert subjects == ["[HIGH P1] nobody looked (raised after 1 bump)"]

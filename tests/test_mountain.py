@@ -145,3 +145,18 @@ def test_commit_in_a_polecat_worktree_is_a_heartbeat_and_starts_a_patrol(
     assert found["class"] == "ok" and found["last_commit_age"] is not None
     log = (gtdir / "logs" / "health.log")
     assert not log.exists() or "Traceback" not in log.read_text()
+
+
+def test_dispatch_reports_beads_it_cannot_start(rig: Repo) -> None:
+    rig.env.update(GT_HOOKS="0")
+    good = rig.create("runs", "--field", "run=true", "-p", "1")
+    bad = rig.create("no command", "-p", "2")
+    rig.gt("convoy", "create", "--name", "mixed", good, bad)
+    res = rig.gt("convoy", "dispatch", "mixed", "--json", check=False)
+    assert res.code == 1
+    out = res.json()
+    assert [s["bead"] for s in out["started"]] == [good]
+    assert out["failed"][0]["bead"] == bad and "no run command" in out["failed"][0]["error"]
+    assert rig.show(bad)["status"] == "open"  # nothing half-done
+    landed = rig.gt("convoy", "dispatch", "nope", check=False)
+    assert landed.code == 3

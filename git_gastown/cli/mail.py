@@ -91,7 +91,10 @@ def inbox(mailbox: str | None, show_all: bool, unread: bool, as_json: bool) -> N
     """List the messages in a mailbox, oldest first (* marks unread)."""
     from git_gastown import mail
 
+    from git_gastown.escalate import maybe_bump
+
     rig = _rig()
+    maybe_bump(rig, _actor(rig, None))  # escalations due a raise show up in this inbox
     box = mail.default_mailbox(mailbox)
     msgs = mail.inbox(rig.store, box, include_acked=show_all, unread_only=unread)
     if as_json:
