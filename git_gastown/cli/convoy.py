@@ -30,6 +30,23 @@ def _actor(rig: Rig, given: str | None) -> str:
     return resolve_actor(rig.repo, given)
 
 
+MAN_SECTIONS = (
+    ("Examples", """\
+    git gt-convoy create --name auth --mountain gt-a3f8k gt-b4c9d gt-c5d0e
+    git gt-convoy dispatch auth --max 2 --agent claude
+    git gt-convoy status
+    git gt-convoy show auth --json
+    git gt-convoy add auth gt-d6e1f
+"""),
+    ("Settings", """\
+[convoy] in .gastown.toml (or git config gt.convoy.<key>): maxPolecats (4, the default
+--max of dispatch), stallAfter ("1h": a mountain bead with no agent event and no commit
+for this long is marked stalled and escalated), maxAttempts (3: failed attempts before a
+mountain bead is blocked and skipped).
+"""),
+)
+
+
 @click.group(context_settings=CONTEXT)
 def cli() -> None:
     """Convoys: a named bundle of beads that lands when every one of them is closed.

@@ -9,6 +9,22 @@ import click
 
 from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
 
+MAN_SECTIONS = (
+    ("Examples", """\
+    git gt-deacon patrol
+    git gt-deacon patrol --dry-run --json
+    git gt-deacon cron install --every 10
+    git gt-deacon cron uninstall
+    git config --add gt.town.rigs ~/src/other-rig
+"""),
+    ("Files", """\
+.git/gt/hooks-due exists while something needs watching; .git/gt/patrol-next's
+modification time is the earliest time of the next hook-started patrol;
+.git/gt/logs/health.log collects what patrols started by hooks report;
+.git/gt/logs/cron.log what the crontab line's patrols report.
+"""),
+)
+
 
 @click.group(context_settings=CONTEXT)
 def cli() -> None:

@@ -9,6 +9,18 @@ import click
 
 from git_gastown.cli.common import CONTEXT, emit_json, json_option, run
 
+MAN_SECTIONS = (
+    ("Examples", """\
+    git gt-dogs list
+    git gt-dogs run gc
+    git gt-dogs run --due
+    git config gt.dogs.gc.looseObjects 500
+"""),
+    ("Files", """\
+.git/gt/dogs.json records when each dog last ran and what it did.
+"""),
+)
+
 
 @click.group(context_settings=CONTEXT)
 def cli() -> None:

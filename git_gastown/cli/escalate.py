@@ -44,6 +44,34 @@ def _bump_first(rig: Rig) -> None:
     maybe_bump(rig, _actor(rig, None))
 
 
+MAN_SECTIONS = (
+    ("Examples", """\
+    git gt-escalate -s critical "main is broken" --bead gt-a3f8k
+    git gt-escalate list
+    git gt-escalate ack gt-x1y2z
+    git gt-escalate close gt-x1y2z --reason "reverted 4c1d2e0"
+"""),
+    ("Settings", """\
+In .gastown.toml (or git config gt.escalation.<key>):
+
+    [escalation]
+    notify = "notify-send-json --channel ops"
+    notifyTimeout = "10s"
+    bumpAfter = "30m"
+    [escalation.routes]
+    critical = ["mail:overseer", "mail:mayor", "notify"]
+    high = ["mail:overseer", "mail:mayor"]
+    medium = ["mail:mayor"]
+
+The notify command runs without a shell; the escalation is one JSON object on its
+standard input (see docs/json.md), and GT_ESCALATION_ID and GT_ESCALATION_SEVERITY are
+set. bumpAfter may be a table per severity, e.g. {medium = "4h", high = "1h"}, or "never".
+A route that fails is reported (and recorded on the escalation); the escalation exists
+all the same.
+"""),
+)
+
+
 @click.group(cls=_DefaultToRaise, context_settings=CONTEXT)
 def cli() -> None:
     """Escalations: problems that need the Mayor or a human, by severity.

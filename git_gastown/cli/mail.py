@@ -30,6 +30,25 @@ def _actor(rig: Rig, given: str | None) -> str:
     return resolve_actor(rig.repo, given)
 
 
+MAN_SECTIONS = (
+    ("Examples", """\
+A polecat asks the Mayor, the Mayor answers (inside a polecat, $GT_HOOK names the
+mailbox; a person at the terminal is the overseer):
+
+    git gt-mail send mayor --subject "Which API version?" --body "v1 or v2 for /login?"
+    GT_ROLE=mayor git gt-mail inbox
+    GT_ROLE=mayor git gt-mail send nux --subject "v2" --reply-to gt-k2j4h
+    git gt-mail read gt-k2j4h
+    git gt-mail ack gt-k2j4h
+"""),
+    ("Storage", """\
+A message is a bead of type message: its title is the subject, its description the body,
+and its fields to, from, read_at, reply_to and about say the rest. It syncs with the
+other beads; ack closes it, so `git gt-bead list --type message --all` shows them all.
+"""),
+)
+
+
 @click.group(context_settings=CONTEXT)
 def cli() -> None:
     """Mail between agents and roles, stored as beads of type message.
@@ -90,7 +109,6 @@ def send(to: tuple[str, ...], subject: str, body: str, sender: str | None, reply
 def inbox(mailbox: str | None, show_all: bool, unread: bool, as_json: bool) -> None:
     """List the messages in a mailbox, oldest first (* marks unread)."""
     from git_gastown import mail
-
     from git_gastown.escalate import maybe_bump
 
     rig = _rig()

@@ -18,6 +18,15 @@ CLASS_COLORS = {"ok": "green", "idle": "blue", "hung": "red", "waiting_permissio
                 "dead_dirty": "red", "exited_unfinished": "magenta"}
 
 
+MAN_SECTIONS = (
+    ("Examples", """\
+    git gt-witness check
+    git gt-witness check --json | jq '.polecats[] | select(.action != "none")'
+    git gt-witness check --fix
+"""),
+)
+
+
 @click.group(context_settings=CONTEXT)
 def cli() -> None:
     """The Witness: notice the polecat that died, hangs, or waits for a person.
