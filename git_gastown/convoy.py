@@ -293,6 +293,14 @@ def dispatch(rig: Rig, name: str, actor: str, *, max_active: int | None = None,
     """Spawn polecats for the convoy's ready beads (one bead each), so that at most
     MAX_ACTIVE of its beads are being worked on. The settings are remembered on the convoy
     so patrols keep a mountain convoy going with them."""
+    from git_gastown.store.refs import locked
+
+    with locked(rig.repo, "convoy-dispatch", timeout=120):
+        return _dispatch(rig, name, actor, max_active, agent, remember)
+
+
+def _dispatch(rig: Rig, name: str, actor: str, max_active: int | None, agent: str | None,
+              remember: bool) -> Dispatch:
     from git_gastown import polecat_view
 
     c = find(rig.store, name)

@@ -39,6 +39,7 @@ class Patrol:
     next_patrol: str = ""
     errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    skipped: bool = False  # another patrol of this rig was running
 
     def to_json(self) -> dict[str, Any]:
         return {"rig": self.rig,
@@ -46,7 +47,7 @@ class Patrol:
                 "landed": self.landed, "bumped": self.bumped, "dogs": self.dogs,
                 "refinery": self.refinery, "watching": self.watching,
                 "next_patrol": self.next_patrol, "errors": self.errors,
-                "elapsed": round(self.elapsed, 3)}
+                "elapsed": round(self.elapsed, 3), "skipped": self.skipped}
 
 
 def known_rigs(rig: Rig) -> list[Rig]:
@@ -82,6 +83,21 @@ def _step(report: Patrol, what: str, rig: Rig) -> Iterator[None]:
 
 def patrol(rig: Rig, actor: str = "deacon", *, act: bool = True,
            dogs_due_only: bool = True) -> Patrol:
+    """One patrol of RIG; skipped (skipped=True) when another one is running there."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(rig.repo.runtime_path("locks", "patrol.lock")))
+    try:
+        lock.acquire(timeout=0.05)
+    except Timeout:
+        return Patrol(rig.name, skipped=True)
+    try:
+        return _patrol(rig, actor, act=act, dogs_due_only=dogs_due_only)
+    finally:
+        lock.release()
+
+
+def _patrol(rig: Rig, actor: str, *, act: bool, dogs_due_only: bool) -> Patrol:
     start = time.monotonic()
     report = Patrol(rig.name)
     with _step(report, "witness", rig):

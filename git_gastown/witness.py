@@ -210,7 +210,19 @@ class Report:
 
 def check(rig: Rig, *, apply: bool = False, actor: str = "witness",
           now: float | None = None) -> Report:
-    """Inspect every polecat; with apply, take each finding's action."""
+    """Inspect every polecat; with apply, take each finding's action.
+
+    Acting holds the rig's witness lock, so two patrols never resume one polecat twice.
+    """
+    if not apply:
+        return _check(rig, apply=False, actor=actor, now=now)
+    from git_gastown.store.refs import locked
+
+    with locked(rig.repo, "witness", timeout=120):
+        return _check(rig, apply=True, actor=actor, now=now)
+
+
+def _check(rig: Rig, *, apply: bool, actor: str, now: float | None) -> Report:
     start = time.monotonic()
     now = time.time() if now is None else now
     th = Thresholds.of(rig)

@@ -120,3 +120,23 @@ def test_inbox_raises_due_escalations_first(repo: Repo) -> None:
     repo.gt("escalate", "-s", "medium", "nobody looked")
     subjects = [m["subject"] for m in repo.gt("mail", "inbox", "--json").json()]
     assert subjects == ["[HIGH P1] nobody looked (raised after 1 bump)"]
+
+
+def test_a_patrol_already_running_is_not_doubled(repo: Repo) -> None:
+    import subprocess
+    import sys
+
+    lock = repo.path / ".git" / "gt" / "locks" / "patrol.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock;"
+         "l = FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); time.sleep(30)",
+         str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        report = repo.gt("deacon", "patrol", "--json").json()[0]
+        assert report["skipped"] is True and report["witness"] is None
+        assert "another patrol is running" in repo.gt("deacon", "patrol").out
+    finally:
+        holder.kill()
+        holder.wait()
+    assert repo.gt("deacon", "patrol", "--json").json()[0]["skipped"] is False

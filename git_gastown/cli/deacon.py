@@ -65,6 +65,9 @@ def patrol(quiet: bool, dry_run: bool, from_hook: bool, actor: str | None,
             click.echo(f"{r.rig}: error: {err}", err=True)
         if quiet:
             continue
+        if r.skipped:
+            click.echo(f"{r.rig}: another patrol is running; skipped")
+            continue
         problems = r.witness.problems if r.witness else []
         total = len(r.witness.findings) if r.witness else 0
         click.echo(f"{r.rig}: {total} polecat(s), {len(problems)} acted on"
