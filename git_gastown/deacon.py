@@ -136,9 +136,15 @@ def _set_next(rig: Rig, when: float) -> None:
     os.utime(path, (when, when))
 
 
+# Other features that need the git hooks to keep running while they have work add a
+# "module:function" here, called as fn(rig) -> bool (e.g. a merge queue with ready work).
+WATCHERS: list[str] = []
+
+
 def needs_watching(rig: Rig, report: witness.Report | None) -> bool:
     """Whether git hooks should keep starting patrols: a polecat that is not finished, an
-    escalation that may still be raised, or a mountain convoy still under way."""
+    escalation that may still be raised, a mountain convoy still under way, or whatever a
+    registered watcher says."""
     if report is not None and any(f.cls not in ("done", "stopped", "nuked")
                                   for f in report.findings):
         return True
@@ -146,7 +152,14 @@ def needs_watching(rig: Rig, report: witness.Report | None) -> bool:
         return True
     from git_gastown import convoy
 
-    return any(c.mountain for c in convoy.list_convoys(rig.store))
+    if any(c.mountain for c in convoy.list_convoys(rig.store)):
+        return True
+    for path in WATCHERS:
+        module, _, attr = path.partition(":")
+        fn: Any = getattr(importlib.import_module(module), attr)
+        if fn(rig):
+            return True
+    return False
 
 
 def kick_refinery(rig: Rig) -> str:

@@ -91,3 +91,18 @@ def test_gt_hooks_0_disables(repo: Repo, tmp_path: Path) -> None:
     env["GT_HOOKS"] = "0"
     _commit(repo, env, "a.txt")
     assert _starts(marks) == []
+
+
+def test_merge_in_a_watched_rig_always_reaches_python(repo: Repo, tmp_path: Path) -> None:
+    gtdir = repo.path / ".git" / "gt"
+    repo.gt("escalate", "-s", "medium", "watch me")
+    repo.gt("deacon", "patrol")  # the next patrol is now minutes away
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit_file("side.txt", "s")
+    repo.git("checkout", "-q", "main")
+    env, marks = _spy(repo, tmp_path)
+    repo.run("git", "merge", "-q", "--no-ff", "--no-edit", "side", env=env)
+    starts = _starts(marks)
+    assert any("githooks post-merge" in s for s in starts)  # for the Refinery's handlers
+    assert not any("patrol" in s for s in starts)  # but the patrol itself is not due
+    assert (gtdir / "patrol-next").stat().st_mtime > time.time() + 60
