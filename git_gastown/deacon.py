@@ -116,15 +116,17 @@ def _patrol(rig: Rig, actor: str, *, act: bool, dogs_due_only: bool) -> Patrol:
         with _step(report, "refinery", rig):
             report.refinery = kick_refinery(rig)
     with _step(report, "schedule", rig):
-        report.watching = needs_watching(rig, report.witness)
-        if report.watching:
-            due.mark_due(rig.repo)
-        else:
-            due.clear_due(rig.repo)
-        interval = witness.patrol_interval(rig)
-        _set_next(rig, time.time() + interval)
-        report.next_patrol = time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                           time.gmtime(time.time() + interval))
+        # A failed Witness step leaves the rig watched: better a patrol too many.
+        report.watching = report.witness is None or needs_watching(rig, report.witness)
+        if act:
+            if report.watching:
+                due.mark_due(rig.repo)
+            else:
+                due.clear_due(rig.repo)
+            interval = witness.patrol_interval(rig)
+            _set_next(rig, time.time() + interval)
+            report.next_patrol = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                               time.gmtime(time.time() + interval))
     report.elapsed = time.monotonic() - start
     return report
 

@@ -100,6 +100,8 @@ def test_dry_run_changes_nothing(repo: Repo) -> None:
     tip = repo.git("rev-parse", "refs/gt/beads")
     report = repo.gt("deacon", "patrol", "--dry-run", "--json").json()[0]
     assert report["bumped"] == [] and repo.git("rev-parse", "refs/gt/beads") == tip
+    assert report["watching"] is True and report["next_patrol"] == ""
+    assert not (repo.path / ".git" / "gt" / "patrol-next").exists()
 
 
 def test_patrol_covers_the_rigs_of_the_town(repo: Repo, tmp_path: Path) -> None:
