@@ -236,7 +236,10 @@ def _check(rig: Rig, *, apply: bool, actor: str, now: float | None) -> Report:
         if p.live and not p.agent_alive and not p.runner_alive:
             dirty = _dirty(rig, p)
         cls, detail = classify(p, open_beads, th, now, dirty)
-        f = Finding(p.name, cls, _action(cls, p, open_beads, th, mountain, now), detail, p.beads,
+        action = _action(cls, p, open_beads, th, mountain, now)
+        if cls in RECOVER and action == "none" and open_beads:
+            detail += f"; recovered once quiet for {timeutil.human_age(th.dead_grace)}"
+        f = Finding(p.name, cls, action, detail, p.beads,
                     p.status, p.agent_alive, p.runner_alive,
                     now - p.last_event_at if p.last_event_at else None,
                     now - p.last_commit_at if p.last_commit_at else None,
