@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit statuses that scripts can rely on (documented in man/git-gt.7 and docs/json.md).
+# Exit statuses that scripts can rely on (documented in git-gt(1) and docs/json.md).
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -35,7 +35,7 @@ def test_mail_and_escalation_fields(repo: Repo, tmp_path: Path) -> None:
     for cmd in (("inbox", "-m", "mayor"), ("read", mid["id"]), ("ack", mid["id"])):
         assert set(repo.gt("mail", *cmd, "--json").json()[0]) == message
     (esc,) = tables("git gt-escalate")
-    extra, route = tables("raise and bump")
+    extra, route = tables("git gt-escalate raise and bump")
     script = tmp_path / "cat.sh"
     payload = tmp_path / "payload.json"
     script.write_text(f"#!/bin/sh\ncat > {payload}\n")
@@ -45,7 +45,7 @@ def test_mail_and_escalation_fields(repo: Repo, tmp_path: Path) -> None:
     assert set(raised) == esc | extra and set(raised["routes"][0]) == route
     import json
 
-    (notify,) = tables("the notify command")
+    (notify,) = tables("The escalation notify command")
     assert set(json.loads(payload.read_text())) == esc | notify
     assert set(repo.gt("escalate", "list", "--json").json()[0]) == esc
     assert set(repo.gt("escalate", "show", raised["id"], "--json").json()) == esc | {"log"}
@@ -60,10 +60,10 @@ def test_convoy_dogs_deacon_witness_fields(repo: Repo, tmp_path: Path) -> None:
     assert set(made) == conv and set(made["beads"][0]) == tracked
     assert set(repo.gt("convoy", "status", "--json").json()[0]) == conv - {"beads"}
     assert set(repo.gt("convoy", "list", "--json").json()[0]) == conv - {"beads"}
-    (dispatch,) = tables("dispatch")
+    (dispatch,) = tables("git gt-convoy dispatch")
     assert dispatch == {"convoy", "max", "active", "started", "failed"}
-    (dog_list,) = tables("list")
-    (dog_run,) = tables("run")
+    (dog_list,) = tables("git gt-dogs list")
+    (dog_run,) = tables("git gt-dogs run")
     assert set(repo.gt("dogs", "list", "--json").json()[0]) == dog_list
     assert set(repo.gt("dogs", "run", "gc", "--json").json()[0]) == dog_run
     (patrol,) = tables("git gt-deacon")
@@ -71,5 +71,5 @@ def test_convoy_dogs_deacon_witness_fields(repo: Repo, tmp_path: Path) -> None:
     assert set(report) == patrol
     (witness,) = tables("git gt-witness")
     assert set(report["witness"]) == witness
-    (cron,) = tables("cron")
+    (cron,) = tables("git gt-deacon cron")
     assert cron == {"line", "changed", "removed", "installed"}

@@ -65,7 +65,7 @@ def test_waiting_for_permission_is_escalated_once(rig: Repo, tmp_path: Path) -> 
     assert (found["class"], found["action"]) == ("waiting_permission", "escalate")
     from test_health_json import tables
 
-    assert set(found) == tables("finding")[0]  # as docs/json.md says
+    assert set(found) == tables("A Witness finding")[0]  # as docs/json.md says
     assert found["agent_alive"] and found["runner_alive"]
     fixed = check(rig, "--fix")["ask"]
     assert fixed["applied"][0].startswith("escalated ")

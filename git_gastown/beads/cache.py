@@ -17,7 +17,7 @@ from git_gastown.beads.model import Doc
 if TYPE_CHECKING:
     from git_gastown.beads.store import BeadStore
 
-SCHEMA = 3
+SCHEMA = 4  # bump whenever the stored rows or the plain view (model.flatten) change
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
 CREATE TABLE IF NOT EXISTS beads (

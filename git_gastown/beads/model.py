@@ -327,7 +327,9 @@ def flatten(doc: Doc) -> Bead:
         ),
         key=lambda c: (c.created_at, c.id),
     )
-    extra = {k: v for k, v in fields.items() if k not in KNOWN_FIELDS}
+    # A cleared field (`--field k=`) keeps its register, with value None, so the clearing
+    # merges like any other write; the plain view omits it.
+    extra = {k: v for k, v in fields.items() if k not in KNOWN_FIELDS and v is not None}
     prio = fields.get("priority", 2)
     return Bead(
         id=doc["id"],

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from git_gastown.beads import ids, model
@@ -142,7 +145,7 @@ class Beads:
 
         def apply(tx: Tx) -> Doc:
             doc = tx.require(bead_id)
-            tx.writer(doc).comment("c-" + ids.token(8), tx.actor, text)
+            tx.writer(doc).comment(_comment_id(), tx.actor, text)
             tx.put(doc)
             return doc
 
@@ -151,8 +154,8 @@ class Beads:
     def dep_add(self, bead_id: str, kind: str, target: str, actor: str) -> model.Bead:
         def apply(tx: Tx) -> Doc:
             doc = tx.require(bead_id)
-            self._add_dep(tx, doc, kind, target)
-            tx.put(doc)
+            if self._add_dep(tx, doc, kind, target):
+                tx.put(doc)
             return doc
 
         return model.flatten(self.store.transact("dep-add", actor, apply))
@@ -170,7 +173,8 @@ class Beads:
 
         return model.flatten(self.store.transact("dep-rm", actor, apply))
 
-    def _add_dep(self, tx: Tx, doc: Doc, kind: str, target: str, new_bead: bool = False) -> None:
+    def _add_dep(self, tx: Tx, doc: Doc, kind: str, target: str, new_bead: bool = False) -> bool:
+        """Add one dependency after the checks; return whether the bead changed."""
         kind = model.check_dep_type(kind)
         ids.check_id(target)
         bead_id = doc["id"]
@@ -196,7 +200,9 @@ class Beads:
                     f"adding {bead_id} {kind} {target} would make a cycle: {cycle}",
                     hint="remove one of those dependencies first",
                 )
-        tx.writer(doc).member("deps", f"{kind}:{target}", True)
+        w = tx.writer(doc)
+        w.member("deps", f"{kind}:{target}", True)
+        return w.changed
 
     # -- import / export ---------------------------------------------------------------
 
@@ -204,7 +210,14 @@ class Beads:
         return self.cache().query(include_deleted=True, sort="id")
 
     def import_lines(self, lines: Iterable[str], actor: str) -> dict[str, int]:
-        """Import JSONL (ours, or Beads' issues.jsonl) in one commit; idempotent."""
+        """Import JSONL (ours, or Beads' issues.jsonl) in one commit; idempotent.
+
+        Every line is checked before anything is written, so a malformed line changes
+        nothing. An imported record sets its fields and adds its labels, dependencies and
+        comments; it never removes them and never undeletes a bead. Its changes are
+        stamped with the record's updated_at, so an export imported elsewhere exports
+        identically.
+        """
         records = []
         for n, line in enumerate(lines, 1):
             if not line.strip():
@@ -215,28 +228,30 @@ class Beads:
                 raise UsageError(f"line {n} is not JSON: {exc.msg}",
                                  hint="each line must be one JSON object") from exc
             if not isinstance(obj, dict):
-                raise UsageError(f"line {n} is not a JSON object")
+                raise UsageError(f"line {n} is not a JSON object",
+                                 hint="each line must be one JSON object")
             try:
                 records.append(normalize_record(obj))
             except UsageError as exc:
-                raise UsageError(f"line {n}: {exc.message}", hint=exc.hint) from exc
+                raise UsageError(f"line {n}: {exc.message}",
+                                 hint=exc.hint or "fix that line and import again") from exc
         counts = {"created": 0, "updated": 0, "unchanged": 0}
 
         def apply(tx: Tx) -> None:
             for rec in records:
                 existing = tx.get(rec["id"])
                 doc = existing if existing is not None else model.new_doc(rec["id"])
-                w = tx.writer(doc)
+                w = tx.writer(doc, rec["when"])
                 _apply_fields(w, doc, rec["fields"])
                 for label in rec["labels"]:
-                    w.member("labels", model.check_label(label), True)
+                    w.member("labels", label, True)
                 for kind, target in rec["deps"]:
                     w.member("deps", f"{kind}:{target}", True)
                 for c in rec["comments"]:
                     if c["id"] not in doc["comments"]:
                         doc["comments"][c["id"]] = {
                             "author": c["author"], "text": c["text"],
-                            "created_at": c["created_at"] or tx.when,
+                            "created_at": c["created_at"] or w.when,
                         }
                         w.changed = True
                 if existing is None:
@@ -250,6 +265,17 @@ class Beads:
 
         self.store.transact("import", actor, apply, subject=f"import {len(records)} beads")
         return counts
+
+
+def _comment_id() -> str:
+    """A random comment id that sorts by creation time, so comments made within one
+    second (the resolution of created_at) still list in the order they were made."""
+    ms = time.time_ns() // 1_000_000
+    stamp = ""
+    while ms:
+        ms, digit = divmod(ms, 36)
+        stamp = ids.ALPHABET[digit] + stamp
+    return f"c-{stamp.rjust(9, '0')}{ids.token(5)}"
 
 
 def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None:
@@ -349,84 +375,157 @@ def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
     return sorted(cycles)
 
 
+# Beads (bd) statuses and dependency types that we do not have map to the nearest of
+# ours; the original is kept in a field (beads_status, beads_dependencies) so that
+# nothing of the user's data is lost.
 _BEADS_STATUS = {
     "open": "open", "in_progress": "in_progress", "blocked": "blocked", "closed": "closed",
     "deferred": "deferred", "hooked": "hooked", "pinned": "open", "tombstone": "closed",
 }
+# Beads' role and rig beads describe agents (never work to pick up); other types we lack
+# (gate, event, ...) become tasks, which someone must then resolve by hand.
+_BEADS_TYPE = {"role": "agent", "rig": "agent"}
 _BEADS_DEP = {
     "blocks": "blocks", "conditional-blocks": "blocks", "waits-for": "blocks",
     "parent-child": "parent-child", "related": "related", "discovered-from": "discovered-from",
     "tracks": "tracks",
 }
+# Keys of a record that are mapped explicitly (everything else becomes a free field).
+_KNOWN_KEYS = frozenset({
+    "id", "title", "issue_type", "type", "status", "priority", "description", "design",
+    "notes", "assignee", "close_reason", "created_at", "closed_at", "created_by",
+    "acceptance_criteria", "acceptance", "labels", "dependencies", "comments", "updated_at",
+    "parent", "deleted", "blocked", "blocked_by", "fields",
+})
+_TIME_KEYS = ("created_at", "closed_at")
+
+
+def rfc3339_utc(value: str, what: str) -> str:
+    """An RFC 3339 time as our canonical UTC form (2026-01-02T03:04:05Z)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{what} {value!r} is not an RFC 3339 time",
+                         hint="use a time like 2026-01-02T03:04:05Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _list_of(obj: Mapping[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise UsageError(f"{key} must be an array, not {type(value).__name__}")
+    return value
+
+
+def _field_name(key: str) -> str:
+    """A free field name from any JSON key (lowercase, safe characters)."""
+    name = re.sub(r"[^a-z0-9_.-]+", "_", key.lower()).strip("_") or "field"
+    if not name[0].isalpha():
+        name = "x_" + name
+    return name[:64]
 
 
 def normalize_record(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """One JSONL record (ours or Beads') as fields, labels, deps and comments."""
+    """One JSONL record (ours or Beads') as checked fields, labels, deps and comments.
+
+    Raises UsageError naming what is wrong; unknown keys are kept as free fields.
+    """
     bead_id = obj.get("id")
     if not isinstance(bead_id, str):
-        raise UsageError("record has no string id")
+        raise UsageError("record has no string id", hint='every line needs "id"')
     ids.check_id(bead_id)
-    fields: dict[str, Any] = {}
     is_beads = "issue_type" in obj or "acceptance_criteria" in obj or any(
-        isinstance(d, dict) and "depends_on_id" in d for d in obj.get("dependencies") or []
+        isinstance(d, dict) and "depends_on_id" in d for d in _list_of(obj, "dependencies")
     )
+    fields: dict[str, Any] = {}
     title = obj.get("title")
-    fields["title"] = title if isinstance(title, str) and title.strip() else bead_id
+    fields["title"] = " ".join(title.split()) if isinstance(title, str) and title.strip() \
+        else bead_id
     kind = obj.get("issue_type") if is_beads else obj.get("type")
     if kind in model.TYPES:
         fields["type"] = kind
     elif kind:
-        fields["type"] = "task"
+        fields["type"] = _BEADS_TYPE.get(str(kind), "task")
         fields["beads_type"] = str(kind)
     status = str(obj.get("status") or "open")
     fields["status"] = _BEADS_STATUS.get(status, "open")
+    if fields["status"] != status:
+        fields["beads_status"] = status
     if status == "tombstone" or obj.get("deleted") is True:
         fields["deleted"] = True
-    if isinstance(obj.get("priority"), int) and 0 <= obj["priority"] <= 4:
-        fields["priority"] = obj["priority"]
+    priority = obj.get("priority")
+    if priority is not None:
+        if isinstance(priority, bool):
+            raise UsageError(f"priority must be 0-4, not {priority!r}")
+        fields["priority"] = model.check_field("priority", priority)
     for ours, theirs in (("description", "description"), ("design", "design"),
                          ("notes", "notes"), ("assignee", "assignee"),
                          ("close_reason", "close_reason"), ("created_at", "created_at"),
                          ("closed_at", "closed_at"), ("created_by", "created_by"),
                          ("acceptance", "acceptance_criteria" if is_beads else "acceptance")):
         value = obj.get(theirs)
-        if isinstance(value, str) and value:
-            fields[ours] = value
-    known = {"id", "title", "issue_type", "type", "status", "priority", "description", "design",
-             "notes", "assignee", "close_reason", "created_at", "closed_at", "created_by",
-             "acceptance_criteria", "acceptance", "labels", "dependencies", "comments",
-             "updated_at", "parent", "deleted", "blocked", "fields"}
-    extras = dict(obj.get("fields") or {}) if not is_beads else {}
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{theirs} must be text, not {type(value).__name__}")
+        if value:
+            fields[ours] = rfc3339_utc(value, theirs) if ours in _TIME_KEYS else value
+    updated = obj.get("updated_at")
+    when = rfc3339_utc(updated, "updated_at") if isinstance(updated, str) and updated else None
+    extras = {}
+    if not is_beads and isinstance(obj.get("fields"), dict):
+        extras.update(obj["fields"])
     for key, value in obj.items():
-        if key not in known and value not in (None, "", [], {}):
+        if key not in _KNOWN_KEYS and value not in (None, "", [], {}):
             extras[key] = value
     for key, value in extras.items():
-        name = key.lower().replace(" ", "_")
-        if model.FIELD_NAME.match(name) and name not in model.KNOWN_FIELDS:
-            fields[name] = value
-    labels = [str(x) for x in obj.get("labels") or [] if isinstance(x, str) and x.strip()]
+        name = _field_name(key)
+        if name in model.KNOWN_FIELDS:
+            name = "beads_" + name
+        fields.setdefault(name, value)
+    labels = []
+    for x in _list_of(obj, "labels"):
+        if not isinstance(x, str):
+            raise UsageError(f"labels must be strings, not {x!r}")
+        if x.strip():
+            labels.append(model.check_label(x))
     deps: list[tuple[str, str]] = []
-    for d in obj.get("dependencies") or []:
+    lossy: list[str] = []
+    for n, d in enumerate(_list_of(obj, "dependencies"), 1):
         if not isinstance(d, dict):
-            continue
+            raise UsageError(f"dependency {n} is not an object")
         if is_beads:
             if d.get("issue_id", bead_id) != bead_id:
-                continue
-            target: Any = d.get("depends_on_id")
-            dkind: Any = _BEADS_DEP.get(str(d.get("type")), "related")
+                continue  # stored with the issue it belongs to
+            target, theirs_kind = d.get("depends_on_id"), str(d.get("type") or "blocks")
+            dkind = _BEADS_DEP.get(theirs_kind, "related")
+            if dkind != theirs_kind:
+                lossy.append(f"{theirs_kind}:{target}")
         else:
-            target, dkind = d.get("id"), d.get("type")
-        if isinstance(target, str) and dkind in model.DEP_TYPES and target != bead_id:
-            deps.append((str(dkind), target))
+            target, dkind = d.get("id"), model.check_dep_type(str(d.get("type")))
+        if not isinstance(target, str):
+            raise UsageError(f"dependency {n} has no target id")
+        ids.check_id(target)
+        if target != bead_id:
+            deps.append((dkind, target))
+    if lossy:
+        fields["beads_dependencies"] = lossy
     comments = []
-    for c in obj.get("comments") or []:
-        if isinstance(c, dict) and isinstance(c.get("text"), str):
-            cid = str(c.get("id") or ids.token(8))
-            comments.append({
-                "id": cid if cid.startswith("c-") else f"c-{cid}",
-                "author": str(c.get("author") or ""),
-                "text": c["text"],
-                "created_at": str(c.get("created_at") or ""),
-            })
+    for n, c in enumerate(_list_of(obj, "comments"), 1):
+        if not isinstance(c, dict) or not isinstance(c.get("text"), str):
+            raise UsageError(f"comment {n} has no text")
+        cid = str(c.get("id") or ids.token(8))
+        created = c.get("created_at")
+        comments.append({
+            "id": cid if cid.startswith("c-") else f"c-{cid}",
+            "author": str(c.get("author") or ""),
+            "text": c["text"],
+            "created_at": rfc3339_utc(created, f"comment {n} created_at")
+            if isinstance(created, str) and created else "",
+        })
+    for name, value in fields.items():
+        fields[name] = model.check_field(name, value)
     return {"id": bead_id, "fields": fields, "labels": labels, "deps": deps,
-            "comments": comments}
+            "comments": comments, "when": when}

@@ -52,8 +52,8 @@ class Tx:
     def put(self, doc: Doc) -> None:
         self.changed[doc["id"]] = doc
 
-    def writer(self, doc: Doc) -> model.Writer:
-        return model.Writer(doc, self.actor, self.when)
+    def writer(self, doc: Doc, when: str | None = None) -> model.Writer:
+        return model.Writer(doc, self.actor, when or self.when)
 
     def new_id(self, parent: str | None = None) -> str:
         prefix = self.meta["prefix"]

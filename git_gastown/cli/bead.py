@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,49 @@ from git_gastown.errors import NotFound, UsageError
 TYPE_HELP = "task|bug|feature|epic|chore|convoy|message|escalation|molecule|merge-request|agent"
 STATUS_HELP = "open|in_progress|hooked|blocked|deferred|closed"
 DEP_HELP = "blocks|parent-child|related|discovered-from|tracks"
+
+
+# Extra sections of git-gt-bead(1) (rendered by git_gastown.manpage).
+MAN_SECTIONS = (
+    ("Examples", """\
+Create work, see what is ready, take it atomically, finish it:
+
+    git gt-bead create "Fix login" -p 1 -l bug          # prints gt-a3f8k
+    git gt-bead create "Add tests" --dep blocks:gt-a3f8k
+    git gt-bead ready
+    git gt-bead ready --claim --actor agent-1
+    git gt-bead close gt-a3f8k --reason "fixed in 4c1d2e0"
+    git gt-bead history gt-a3f8k
+
+Script against it: every read command takes --json.
+
+    git gt-bead list --status open --label bug --json
+    git gt-bead show gt-a3f8k --json
+
+Move over from Beads (bd): its issues.jsonl imports in one commit, and importing it again
+changes nothing.
+
+    git gt-bead import .beads/issues.jsonl
+"""),
+    ("Storage", """\
+Every change is one commit on refs/gt/beads (see `git log refs/gt/beads`), whose tree
+holds one JSON file per bead. Every field carries its own version stamp, so two clones
+that changed the same bead merge without conflicts. Deleting leaves a tombstone, never a
+vanished file. Reads answer from a cache under the repository's gt/ directory that is
+checked against refs/gt/beads on every call; deleting it loses nothing.
+
+Writers on one machine are serialized by a file lock that the kernel releases when its
+holder dies, and the ref update is a compare-and-swap: 30 agents writing at once lose
+nothing, and two agents never claim the same bead.
+"""),
+    ("JSON", """\
+With --json, read commands print objects and arrays with stable field names (documented
+in docs/json.md), and errors are one JSON object on standard error:
+
+    {"error": {"code": "not_found", "message": "no bead gt-zzzzz",
+               "hint": "did you mean gt-a3f8k?", "exit": 3}}
+"""),
+)
 
 
 class Ctx:
@@ -93,7 +137,8 @@ def _show(b: dict[str, Any], blockers: list[dict[str, str]]) -> str:
             out.append(f"\n{key.capitalize()}:\n" + "\n".join("  " + ln
                                                              for ln in b[key].splitlines()))
     for key, value in sorted(b["fields"].items()):
-        out.append(f"  {key}: {value}")
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        out.append(f"  {key}: {shown}")
     if b["comments"]:
         out.append("\nComments:")
         for c in b["comments"]:
@@ -218,6 +263,7 @@ def close(bead_ids: tuple[str, ...], reason: str, actor: str | None, as_json: bo
     from git_gastown.convoy import check_convoys
 
     c = ctx()
+    _require_all(c, bead_ids)
     done = [c.beads.close(b, c.actor(actor), reason) for b in bead_ids]
     _report_each(done, "closed", as_json)
     for convoy in check_convoys(c.rig.store, c.actor(actor), bead_ids):
@@ -232,6 +278,7 @@ def close(bead_ids: tuple[str, ...], reason: str, actor: str | None, as_json: bo
 def reopen(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Reopen closed beads (status open)."""
     c = ctx()
+    _require_all(c, bead_ids)
     done = [c.beads.reopen(b, c.actor(actor)) for b in bead_ids]
     _report_each(done, "reopened", as_json)
 
@@ -243,8 +290,18 @@ def reopen(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
 def delete(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Delete beads: a tombstone that syncs, never a vanished file."""
     c = ctx()
+    _require_all(c, bead_ids)
     done = [c.beads.delete(b, c.actor(actor)) for b in bead_ids]
     _report_each(done, "deleted", as_json)
+
+
+def _require_all(c: Ctx, bead_ids: Sequence[str]) -> None:
+    """Refuse the whole command before its first write if any id is unknown."""
+    cache = c.beads.cache()
+    for bid in bead_ids:
+        b = cache.get(bid)
+        if b is None or b["deleted"]:
+            raise c.rig.store.not_found(bid)
 
 
 def _report_each(beads: list[Any], verb: str, as_json: bool) -> None:
@@ -547,6 +604,8 @@ def history(bead_id: str, as_json: bool) -> None:
         value = ch.value
         if ch.section in ("labels", "deps"):
             value = "added" if value else "removed"
+        elif value is None:
+            value = "(cleared)"
         mark = "" if ch.current else style("  (superseded)", fg="bright_black")
         click.echo(f"{ch.time}  {ch.actor}  {what} = {value!s}{mark}  [{ch.commit[:8]}]")
 
@@ -556,13 +615,15 @@ def history(bead_id: str, as_json: bool) -> None:
               help="Write to FILE instead of standard output.")
 def export(output: str | None) -> None:
     """Write every bead (tombstones included) as JSONL, one bead a line, sorted by id."""
-    import json
-
     lines = [json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n"
              for b in ctx().beads.export()]
     if output:
-        with open(output, "w") as fh:
-            fh.writelines(lines)
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.writelines(lines)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}",
+                             hint="give a writable file path") from exc
     else:
         sys.stdout.writelines(lines)
 
@@ -575,13 +636,21 @@ def import_(file: str, actor: str | None, as_json: bool) -> None:
     """Import JSONL (`-` for stdin): ours, or the issues.jsonl of Beads (bd); one commit."""
     c = ctx()
     if file == "-":
-        lines = sys.stdin.read().splitlines()
+        data = sys.stdin.buffer.read()
     else:
         try:
-            with open(file, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
+            with open(file, "rb") as fh:
+                data = fh.read()
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{file} is not UTF-8 text (byte {exc.start})",
+                         hint="export the issues as JSONL in UTF-8") from exc
+    # Split on newlines only: str.splitlines() would also cut at U+2028 or U+0085, which
+    # JSON leaves unescaped inside strings.
+    lines = text.split("\n")
     counts = c.beads.import_lines(lines, c.actor(actor))
     if as_json:
         emit_json(counts)

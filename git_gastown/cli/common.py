@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from git_gastown.errors import EXIT_FAILURE, EXIT_USAGE, GtError
+from git_gastown.errors import EXIT_FAILURE, EXIT_USAGE, GtError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +67,10 @@ def run(cli: click.Command, prog: str, argv: Sequence[str] | None = None) -> int
     except click.exceptions.Abort:
         click.echo(f"{prog}: aborted", err=True)
         return EXIT_FAILURE
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # A group run without a subcommand: the help is the most useful answer.
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message(), err=True)
+        return EXIT_USAGE
     except click.ClickException as exc:
         if as_json:
             payload = {"error": {"code": "usage", "message": exc.format_message(), "hint":
@@ -92,6 +96,7 @@ def parse_kv(items: Sequence[str], what: str = "--field") -> dict[str, str | Non
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise GtError(f"{what} takes KEY=VALUE, not {item!r}", hint="e.g. --field run='make'")
+            raise UsageError(f"{what} takes KEY=VALUE, not {item!r}",
+                             hint="e.g. --field run='make'")
         out[key.strip()] = value if value != "" else None
     return out

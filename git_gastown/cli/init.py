@@ -9,6 +9,25 @@ import click
 
 from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
 
+# Extra sections of git-gt-init(1) (rendered by git_gastown.manpage).
+MAN_SECTIONS = (
+    ("Examples", """\
+Enable gastown with bead ids like web-a3f8k, then take it out again (the beads stay):
+
+    git gt-init --prefix web
+    git gt-init --uninstall
+"""),
+    ("Files", """\
+The hooks go to core.hooksPath if set, else .git/hooks. A hook that was already there is
+kept and runs first; `git gt-init --uninstall` puts it back exactly as it was. Each hook
+is a POSIX sh stub with the absolute path of the Python interpreter baked in, so GUI
+clients with a bare PATH run it too.
+
+refs/gt/beads holds the beads; the runtime directory gt/ under the repository's common
+git directory holds locks, logs and the query cache and is never shared.
+"""),
+)
+
 
 @click.command(context_settings=CONTEXT)
 @click.option("--prefix", metavar="PREFIX",

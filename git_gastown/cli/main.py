@@ -26,6 +26,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
 }
 
 
+# The pitch, shown by `git gt --help` and in git-gt(1).
+OVERVIEW = (
+    "git-gastown runs many coding agents (Claude Code, Codex, Gemini, aider, or plain "
+    "scripts) on one repository without losing their work. Work items (beads), agent state "
+    "and the merge queue live in git refs under refs/gt/*: there is no daemon and no "
+    "database server, and any git remote syncs them. Run `git gt-init` once in a "
+    "repository to enable it."
+)
+
+
 def usage() -> str:
     width = max(len(f) for f in FAMILIES)
     lines = [
