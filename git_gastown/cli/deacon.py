@@ -18,10 +18,11 @@ MAN_SECTIONS = (
     git config --add gt.town.rigs ~/src/other-rig
 """),
     ("Files", """\
-.git/gt/hooks-due exists while something needs watching; .git/gt/patrol-next's
-modification time is the earliest time of the next hook-started patrol;
-.git/gt/logs/health.log collects what patrols started by hooks report;
-.git/gt/logs/cron.log what the crontab line's patrols report.
+All in the gt/ directory of the repository's common git directory (usually .git/gt):
+gt/hooks-due exists while something needs watching; the modification time of
+gt/patrol-next is the earliest time of the next hook-started patrol;
+gt/logs/health.log collects what patrols started by git hooks report, and
+gt/logs/cron.log what the crontab line's patrols report.
 """),
 )
 

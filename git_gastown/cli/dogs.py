@@ -17,7 +17,8 @@ MAN_SECTIONS = (
     git config gt.dogs.gc.looseObjects 500
 """),
     ("Files", """\
-.git/gt/dogs.json records when each dog last ran and what it did.
+The file gt/dogs.json in the repository's git directory (usually .git/gt/dogs.json)
+records when each dog last ran and what it did.
 """),
 )
 
