@@ -53,12 +53,13 @@ declare -gA __gt_tree=(
     ["escalate list"]="--all --help --json --severity"
     ["escalate raise"]="--actor --bead --description --help --json --severity"
     ["escalate show"]="--help --json"
-    ["init"]="--actor --help --json --no-hooks --no-remote-refspecs --prefix --uninstall"
+    ["init"]="--actor --help --json --no-adopt --no-hooks --no-remote-refspecs --prefix --uninstall"
     ["mail"]="ack inbox read send --help"
     ["mail ack"]="--actor --help --json"
     ["mail inbox"]="--all --help --json --mailbox --unread"
     ["mail read"]="--actor --help --json --peek"
     ["mail send"]="--about --actor --body --from --help --json --reply-to --subject"
+    ["sync"]="--actor --allow-unrelated --dry-run --help --json --no-push"
     ["witness"]="check --help"
     ["witness check"]="--actor --fix --help --json"
 )
@@ -86,7 +87,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead convoy deacon demo doctor dogs escalate init mail witness"
+        __gitcomp "bead convoy deacon demo doctor dogs escalate init mail sync witness"
         return
     fi
     local path
@@ -103,6 +104,7 @@ _git_gt_dogs() { __gt_git_complete dogs 2; }
 _git_gt_escalate() { __gt_git_complete escalate 2; }
 _git_gt_init() { __gt_git_complete init 2; }
 _git_gt_mail() { __gt_git_complete mail 2; }
+_git_gt_sync() { __gt_git_complete sync 2; }
 _git_gt_witness() { __gt_git_complete witness 2; }
 
 _gt_direct() {
@@ -111,4 +113,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-escalate git-gt-init git-gt-mail git-gt-witness
+complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-escalate git-gt-init git-gt-mail git-gt-sync git-gt-witness

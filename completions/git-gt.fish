@@ -185,6 +185,7 @@ complete -c git-gt-escalate -n '__fish_seen_subcommand_from show' -l json
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
+complete -c git-gt-init -n 'true' -l no-adopt
 complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
@@ -212,6 +213,12 @@ complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l help
 complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l json
 complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l reply-to
 complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l subject
+complete -c git-gt-sync -n 'true' -l actor
+complete -c git-gt-sync -n 'true' -l allow-unrelated
+complete -c git-gt-sync -n 'true' -l dry-run
+complete -c git-gt-sync -n 'true' -l help
+complete -c git-gt-sync -n 'true' -l json
+complete -c git-gt-sync -n 'true' -l no-push
 complete -c git-gt-witness -f -n 'not __fish_seen_subcommand_from check' -a 'check'
 complete -c git-gt-witness -n 'not __fish_seen_subcommand_from check' -l help
 complete -c git -f -n '__fish_seen_subcommand_from gt-witness' -a 'check'
@@ -219,4 +226,4 @@ complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l actor
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l fix
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l help
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l json
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-escalate gt-init gt-mail gt-witness'
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-escalate gt-init gt-mail gt-sync gt-witness'

@@ -57,3 +57,10 @@ class ConcurrentUpdate(GtError):
 
     code = "concurrent_update"
     exit_code = EXIT_FAILURE
+
+
+class Refused(GtError):
+    """A remote's data was refused (malformed, unsupported, unrelated); nothing changed."""
+
+    code = "refused"
+    exit_code = EXIT_FAILURE

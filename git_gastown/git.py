@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from git_gastown.errors import GitFailed, GtError
+
+if TYPE_CHECKING:
+    import subprocess
 
 # Variables a hook inherits that would point git at the wrong repository or index
 # when we run git against another worktree.
@@ -22,6 +25,11 @@ _REPO_ENV = (
     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_QUARANTINE_PATH",
 )
+
+
+# Variables that change where git finds the repository: with any of them set, ask git.
+_DISCOVERY_ENV = (*_REPO_ENV, "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+                  "GIT_CONFIG_PARAMETERS")
 
 
 def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -41,6 +49,8 @@ def run_git(
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run git; raise GitFailed with git's own message when it fails and check is set."""
+    import subprocess  # lazily: a read answered from the cache starts no process
+
     try:
         proc = subprocess.run(
             ["git", *args],
@@ -70,6 +80,9 @@ class Repo:
 
     @classmethod
     def discover(cls, start: Path | str | None = None) -> Repo:
+        found = cls._find(start)
+        if found is not None:
+            return found
         cwd = Path(start) if start is not None else Path.cwd()
         proc = run_git(
             ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
@@ -86,6 +99,54 @@ class Repo:
         git_dir, common_dir, bare = lines[0], lines[1], lines[2]
         worktree = Path(lines[3]) if bare != "true" and len(lines) > 3 else None
         return cls(Path(git_dir), Path(common_dir), worktree)
+
+    @classmethod
+    def _find(cls, start: Path | str | None) -> Repo | None:
+        """The common layouts found without starting git (a few ms per command), or None.
+
+        Only a worktree whose `.git` is a directory or a `gitdir:` file, owned by us, with
+        no variable that changes git's discovery; anything else asks `git rev-parse`.
+        """
+        if any(v in os.environ for v in _DISCOVERY_ENV):
+            return None
+        try:
+            here = os.path.realpath(start if start is not None else os.getcwd())
+        except OSError:
+            return None
+        while True:
+            dotgit = os.path.join(here, ".git")
+            if os.path.isdir(dotgit):
+                git_dir = dotgit
+                break
+            if os.path.isfile(dotgit):
+                try:
+                    with open(dotgit) as fh:
+                        text = fh.read().strip()
+                except OSError:
+                    return None
+                if not text.startswith("gitdir: "):
+                    return None
+                git_dir = os.path.realpath(os.path.join(here, text[8:].strip()))
+                break
+            if os.path.isfile(os.path.join(here, "HEAD")):
+                return None  # inside a git directory or a bare repository
+            parent = os.path.dirname(here)
+            if parent == here:
+                return None
+            here = parent
+        try:
+            if os.stat(here).st_uid != os.geteuid() or not os.path.isfile(
+                os.path.join(git_dir, "HEAD")
+            ):
+                return None  # git's safe.directory rules, or not a repository: ask git
+            common = git_dir
+            commondir = os.path.join(git_dir, "commondir")
+            if os.path.exists(commondir):
+                with open(commondir) as fh:
+                    common = os.path.realpath(os.path.join(git_dir, fh.read().strip()))
+        except OSError:
+            return None
+        return cls(Path(git_dir), Path(common), Path(here))
 
     # -- running git -------------------------------------------------------------
 

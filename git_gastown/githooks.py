@@ -18,7 +18,7 @@ HANDLERS: dict[str, list[str]] = {
     "post-commit": ["git_gastown.due:on_git_event"],
     "post-merge": ["git_gastown.due:on_git_event"],
     "post-checkout": ["git_gastown.due:on_git_event"],
-    "pre-push": [],
+    "pre-push": ["git_gastown.sync:pre_push"],
 }
 
 

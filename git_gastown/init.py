@@ -43,10 +43,11 @@ class InitReport:
     hooks_dir: str
     hooks: dict[str, str] = field(default_factory=dict)  # name -> installed|updated|chained
     remotes: list[str] = field(default_factory=list)
+    adopted: str | None = None  # the remote whose beads history this clone took
 
     def to_json(self) -> dict[str, Any]:
         return {"prefix": self.prefix, "created": self.created, "hooks_dir": self.hooks_dir,
-                "hooks": self.hooks, "remotes": self.remotes}
+                "hooks": self.hooks, "remotes": self.remotes, "adopted": self.adopted}
 
 
 def _manifest_path(repo: Repo) -> Path:
@@ -76,15 +77,21 @@ def init(
     remote_refspecs: bool = True,
     hooks: bool = True,
     python: str | None = None,
+    adopt: bool = True,
 ) -> InitReport:
     store = BeadStore(repo)
     tip = store.tip()
     created = False
-    if tip is None:
+    adopted: str | None = None
+    if tip is None and adopt:
+        found = remote_beads(repo)
+        if found is not None:
+            adopted, chosen = adopt_remote(repo, store, *found, prefix=prefix)
+    if adopted is None and tip is None:
         chosen = ids.check_prefix(prefix) if prefix else ids.prefix_from_name(_repo_name(repo))
         store.create_root({"format": 1, "prefix": chosen}, actor)
         created = True
-    else:
+    elif tip is not None:
         meta = store.read_meta(tip)
         chosen = str(meta.get("prefix") or "gt")
         if prefix and prefix != chosen:
@@ -93,13 +100,60 @@ def init(
             store.set_meta(meta, actor)
             chosen = prefix
     manifest = _read_manifest(repo)
-    report = InitReport(chosen, created, str(repo.hooks_dir()))
+    report = InitReport(chosen, created, str(repo.hooks_dir()), adopted=adopted)
     if hooks:
         report.hooks = install_hooks(repo, manifest, python or sys.executable)
     if remote_refspecs:
         report.remotes = add_refspecs(repo, manifest)
     _write_manifest(repo, manifest)
     return report
+
+
+def remote_beads(repo: Repo) -> tuple[str, str] | None:
+    """A remote that already has refs/gt/beads, and its tip: a remote-tracking copy a fetch
+    brought, else the default remote (branch's, else origin) fetched now. None if none."""
+    from git_gastown import sync
+    from git_gastown.store import refs
+
+    names = sync.remotes(repo)
+    for name in names:
+        tip = refs.read_ref(repo, f"refs/gt/remotes/{name}/beads")
+        if tip:
+            return name, tip
+    name = sync.default_remote(repo)
+    if name not in names:
+        return None
+    proc = repo.git("fetch", "--quiet", "--no-tags", "--refmap=", name, *fetch_refspecs(name),
+                    check=False, env={"GIT_TERMINAL_PROMPT": "0"})
+    if proc.returncode != 0:
+        return None  # unreachable now: start fresh; a later sync adopts (nothing to lose)
+    tip = refs.read_ref(repo, f"refs/gt/remotes/{name}/beads")
+    return (name, tip) if tip else None
+
+
+def adopt_remote(repo: Repo, store: BeadStore, remote: str, tip: str, *,
+                 prefix: str | None) -> tuple[str, str]:
+    """Make refs/gt/beads the remote's history; return (remote, its prefix)."""
+    from git_gastown import syncstate
+    from git_gastown.beads import merge
+    from git_gastown.errors import GitFailed, Refused, UsageError
+    from git_gastown.store.objects import read_file_at
+
+    where = f"{remote}'s refs/gt/beads"
+    try:
+        tree = store.objects.read_commit_tree(tip)
+    except GitFailed as exc:
+        raise Refused(f"{where} is not a commit", hint="repair the remote, or run git gt-init "
+                      "--no-adopt to start a separate history") from exc
+    meta = merge.check_meta(read_file_at(store.objects, tree, merge.META_PATH), where)
+    theirs = str(meta["prefix"])
+    if prefix and prefix != theirs:
+        raise UsageError(f"{where} already uses prefix {theirs!r}, not {prefix!r}",
+                         hint="run git gt-init without --prefix to adopt it "
+                              "(or --no-adopt to start a separate history)")
+    store.advance(None, tip, f"init: adopt {remote}")
+    syncstate.write_record(repo, remote, tip)
+    return remote, theirs
 
 
 def _repo_name(repo: Repo) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,11 +23,29 @@ class Rig:
     @classmethod
     def open(cls, start: Path | str | None = None, *, require: bool = True) -> Rig:
         rig = cls(Repo.discover(start))
-        if require and rig.store.tip() is None:
-            raise NotInitialized(
-                "git-gastown is not set up in this repository", hint="run git gt-init"
-            )
+        if rig.store.tip() is None:
+            if require:
+                raise NotInitialized(
+                    "git-gastown is not set up in this repository", hint="run git gt-init"
+                )
+            return rig
+        rig.catch_up()
         return rig
+
+    def catch_up(self) -> None:
+        """Merge remote beads that a plain `git fetch` brought (cheap when nothing came)."""
+        from git_gastown import syncstate
+
+        if not syncstate.pending(self.repo):
+            return
+        from git_gastown import notices, sync
+        from git_gastown.errors import GtError
+
+        try:
+            sync.catch_up(self.repo, resolve_actor(self.repo, None))
+        except (GtError, OSError) as err:
+            text = err.line() if isinstance(err, GtError) else str(err)
+            notices.warn("sync_failed", f"could not merge fetched beads: {text}")
 
     @cached_property
     def store(self) -> BeadStore:
@@ -73,6 +90,8 @@ class Rig:
 
 
 def load_toml(data: bytes, where: str) -> dict[str, Any]:
+    import tomllib
+
     try:
         return tomllib.loads(data.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -15,7 +15,7 @@ import pytest
 from conftest import Repo
 
 from git_gastown import manpage
-from git_gastown.cli.main import FAMILIES
+from git_gastown.cli.main import FAMILIES, FAST_ENTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 MAN = ROOT / "man"
@@ -30,7 +30,8 @@ def test_every_script_has_a_family_and_every_family_a_script() -> None:
                 if name.startswith("git-gt-")}
     assert set(families) == set(FAMILIES)
     for family, target in families.items():
-        assert target == f"{FAMILIES[family][0]}:main", family
+        entry = FAST_ENTRY.get(family, FAMILIES[family][0])
+        assert target == f"{entry}:main", family
     assert SCRIPTS["git-gt"] == "git_gastown.cli.main:main"
 
 

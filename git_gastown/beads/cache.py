@@ -4,33 +4,51 @@ call and brought up to date by diffing trees. Deleting it loses nothing."""
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from git_gastown import jsonfmt
 from git_gastown.beads import ids, model
 from git_gastown.beads.model import Doc
+from git_gastown.errors import GtError
 
 if TYPE_CHECKING:
     from git_gastown.beads.store import BeadStore
 
-SCHEMA = 4  # bump whenever the stored rows or the plain view (model.flatten) change
+SCHEMA = 5  # bump whenever the stored rows or the plain view (model.flatten) change
+# Each bead's JSON is stored already rendered as an element of a `--json` array (j1, then
+# the `blocked` value, which changes with other beads, then j2), so listing 50,000 beads
+# concatenates text instead of parsing and re-encoding it. Rows are kept in the order
+# `list` and `ready` read them (status, then priority, age, id: the primary key of a
+# WITHOUT ROWID table), so a long listing is one sequential scan, not 50,000 lookups.
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
 CREATE TABLE IF NOT EXISTS beads (
-  id TEXT PRIMARY KEY, title TEXT, type TEXT, status TEXT, priority INTEGER,
-  assignee TEXT, parent TEXT, created_at TEXT, updated_at TEXT, deleted INTEGER,
-  blocked INTEGER DEFAULT 0, text TEXT, json TEXT);
+  status TEXT NOT NULL, priority INTEGER NOT NULL, created_at TEXT NOT NULL, id TEXT NOT NULL,
+  title TEXT, type TEXT, assignee TEXT, parent TEXT, updated_at TEXT, deleted INTEGER,
+  blocked INTEGER DEFAULT 0, text TEXT, j1 TEXT, j2 TEXT,
+  PRIMARY KEY (status, priority, created_at, id)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS beads_id ON beads (id);
 CREATE TABLE IF NOT EXISTS deps (id TEXT, type TEXT, target TEXT, PRIMARY KEY (id, type, target));
 CREATE TABLE IF NOT EXISTS labels (id TEXT, label TEXT, PRIMARY KEY (id, label));
 CREATE INDEX IF NOT EXISTS deps_target ON deps (target, type);
 CREATE INDEX IF NOT EXISTS labels_label ON labels (label);
-CREATE INDEX IF NOT EXISTS beads_status ON beads (status, priority, created_at);
 CREATE INDEX IF NOT EXISTS beads_parent ON beads (parent);
 """
+_JSON = "j1 || CASE blocked WHEN 0 THEN 'false' ELSE 'true' END || j2"
+_BLOCKED_SLOT = '\n    "blocked": '
+# A writer never waits long for the cache (it holds the beads lock): if a reader is
+# refreshing or rebuilding it, the writer leaves its change for the next refresh (the ref,
+# not the cache, is the truth). A reader waits for another's rebuild, which on a large
+# store under load can take tens of seconds.
+_WRITER_BUSY_MS = 20
+_READER_BUSY_MS = 180_000
+# Beyond this many changed beads, recomputing `blocked` for all is cheaper than following
+# dependents (and keeps SQL parameter lists short).
+_BULK = 2000
 
 SORTS = {
     "priority": "priority ASC, created_at ASC, id ASC",
@@ -59,29 +77,45 @@ class Cache:
     def _open(self) -> sqlite3.Connection:
         for attempt in range(2):
             try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                row = db.execute(
-                    "SELECT name FROM sqlite_master WHERE name='meta'"
-                ).fetchone()
-                version = None
-                if row:
-                    got = db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
-                    version = got[0] if got else None
-                if version != str(SCHEMA):
-                    db.executescript(
-                        "DROP TABLE IF EXISTS beads; DROP TABLE IF EXISTS deps;"
-                        "DROP TABLE IF EXISTS labels; DROP TABLE IF EXISTS meta;"
-                    )
-                    db.executescript(_DDL)
-                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-                return db
+                return self._connect()
             except sqlite3.DatabaseError:
                 if attempt:
                     raise
-                self.drop()
+                self.drop()  # garbage or a foreign file: the cache is only a copy
         raise AssertionError("unreachable")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=_READER_BUSY_MS / 1000, isolation_level=None)
+        try:
+            # Big pages keep a whole bead row on its page (a new file only; harmless after).
+            db.execute("PRAGMA page_size=16384")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            # Large result sets are read straight from the mapped file.
+            db.execute("PRAGMA mmap_size=1073741824")
+            db.execute("PRAGMA cache_size=-65536")
+            db.execute("PRAGMA temp_store=MEMORY")
+            row = db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone()
+            version = None
+            if row:
+                got = db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
+                version = got[0] if got else None
+            if version != str(SCHEMA):
+                db.execute("BEGIN IMMEDIATE")
+                got = db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone()
+                again = got and db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
+                if not again or again[0] != str(SCHEMA):
+                    for table in ("beads", "deps", "labels", "meta"):
+                        db.execute(f"DROP TABLE IF EXISTS {table}")
+                    for stmt in _DDL.strip().split(";"):
+                        if stmt.strip():
+                            db.execute(stmt)
+                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+                db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def drop(self) -> None:
         """Delete the cache files (a corrupt or stale cache is simply rebuilt)."""
@@ -97,19 +131,38 @@ class Cache:
         return row[0] if row else None
 
     def fresh(self) -> Cache:
-        """Bring the cache to the current tip of refs/gt/beads; return self."""
+        """Bring the cache to the current tip of refs/gt/beads; return self.
+
+        A cache that SQLite finds damaged is deleted and rebuilt from the ref once.
+        """
+        try:
+            return self._fresh()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise GtError(
+                    f"the query cache {self.path} stayed locked by another process",
+                    hint="it is being rebuilt; try again in a minute",
+                ) from exc
+            self.drop()
+            return self._fresh()
+
+    def _fresh(self) -> Cache:
         tip = self.store.require_tip()
         if self.cached_tip() == tip:
             return self
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
+            # Read the ref again now that we hold the cache's write lock: a writer may
+            # have moved both while we waited, and we must never move the cache backwards.
+            tip = self.store.require_tip()
             old = self.cached_tip()
             if old != tip:
                 self._refresh(old, tip)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise
         return self
 
@@ -120,9 +173,23 @@ class Cache:
         return int(self.db.execute("SELECT count(*) FROM beads").fetchone()[0])
 
     def _refresh(self, old: str | None, tip: str) -> None:
+        from git_gastown.errors import GitFailed
+        from git_gastown.store.objects import diff_trees
+
         objects = self.store.objects
-        changed_paths: dict[str, str | None] = {}
-        if old is not None and self._has_commit(old):
+        changed_paths: dict[str, str | None] | None = None
+        old_tree = None
+        if old is not None:
+            try:
+                old_tree = objects.read_commit_tree(old)
+            except GitFailed:
+                old_tree = None  # gone (a reset, then gc): start again from the tip
+        full = old_tree is None
+        if not full:
+            changed_paths = diff_trees(objects, old_tree, objects.read_commit_tree(tip))
+        if changed_paths is None and not full:
+            assert old is not None
+            changed_paths = {}
             proc = self.store.repo.git("diff-tree", "-r", "-z", "--no-renames", old, tip)
             fields = proc.stdout.decode().split("\0")
             for i in range(0, len(fields) - 1, 2):
@@ -131,7 +198,8 @@ class Cache:
                 if len(parts) < 5:
                     continue
                 changed_paths[path] = None if parts[4].startswith("D") else parts[3]
-        else:
+        if full:
+            changed_paths = {}
             for table in ("beads", "deps", "labels"):
                 self.db.execute(f"DELETE FROM {table}")
             proc = self.store.repo.git("ls-tree", "-r", "-z", tip)
@@ -140,26 +208,24 @@ class Cache:
                     continue
                 info, _, path = item.partition("\t")
                 changed_paths[path] = info.split()[2]
+        assert changed_paths is not None
         removed = [ids.id_from_path(p) for p, sha in changed_paths.items() if sha is None]
-        wanted = {p: sha for p, sha in changed_paths.items() if sha and ids.id_from_path(p)}
+        wanted = [sha for p, sha in changed_paths.items() if sha and ids.id_from_path(p)]
+        if len(wanted) <= 32:  # a few recent changes: loose, read in-process
+            blobs = [objects.read(sha)[1] for sha in wanted]
+        else:
+            blobs = [data for _sha, data in objects.read_many(wanted)]
         docs: list[Doc] = []
-        for _sha, data in objects.read_many(list(wanted.values())):
+        for data in blobs:
             try:
                 docs.append(model.decode(data))
             except ValueError:
                 continue  # a malformed file is reported by doctor, never fatal for reads
         self._remove([r for r in removed if r])
-        self._upsert(docs)
+        self._upsert(docs, replace=not full)
         self._recompute_blocked({d["id"] for d in docs} | {r for r in removed if r},
-                                full=old is None)
+                                full=full)
         self._set_tip(tip)
-
-    def _has_commit(self, sha: str) -> bool:
-        path = self.store.repo.common_dir / "objects" / sha[:2] / sha[2:]
-        if path.exists():
-            return True
-        proc = self.store.repo.git("cat-file", "-e", f"{sha}^{{commit}}", check=False)
-        return proc.returncode == 0
 
     def _set_tip(self, tip: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (tip,))
@@ -168,16 +234,26 @@ class Cache:
         """A writer's fast path: apply its own change if the cache was at the old tip."""
         try:
             db = self.db
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
             try:
-                if self.cached_tip() == old_tip and old_tip is not None:
-                    self._upsert(list(docs.values()))
-                    self._recompute_blocked(set(docs), full=False)
-                    self._set_tip(new_tip)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if self.cached_tip() == old_tip and old_tip is not None:
+                        self._upsert(list(docs.values()))
+                        self._recompute_blocked(set(docs), full=False)
+                        self._set_tip(new_tip)
+                    db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                if self._db is not None:
+                    self._db.execute(f"PRAGMA busy_timeout={_READER_BUSY_MS}")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                self.drop()
+            # Busy: someone is refreshing; the next read catches up from the ref.
         except sqlite3.Error:
             self.drop()  # the next read rebuilds it
 
@@ -188,7 +264,7 @@ class Cache:
             for table in ("beads", "deps", "labels"):
                 self.db.execute(f"DELETE FROM {table} WHERE id=?", (bid,))
 
-    def _upsert(self, docs: Iterable[Doc]) -> None:
+    def _upsert(self, docs: Iterable[Doc], *, replace: bool = True) -> None:
         rows, dep_rows, label_rows, ids_ = [], [], [], []
         for doc in docs:
             b = model.flatten(doc)
@@ -197,17 +273,20 @@ class Cache:
                 [b.title, b.description, b.design, b.acceptance, b.notes]
                 + [c.text for c in b.comments]
             ).lower()
-            rows.append((b.id, b.title, b.type, b.status, b.priority, b.assignee, b.parent,
-                         b.created_at, b.updated_at, int(b.deleted), text,
-                         json.dumps(b.to_json(), sort_keys=True)))
+            j1, j2 = render(b)
+            rows.append((b.status, b.priority, b.created_at, b.id, b.title, b.type,
+                         b.assignee, b.parent, b.updated_at, int(b.deleted), text, j1, j2))
             dep_rows += [(b.id, d.type, d.id) for d in b.deps]
             label_rows += [(b.id, lab) for lab in b.labels]
         db = self.db
-        db.executemany("DELETE FROM deps WHERE id=?", ids_)
-        db.executemany("DELETE FROM labels WHERE id=?", ids_)
+        if replace:
+            db.executemany("DELETE FROM deps WHERE id=?", ids_)
+            db.executemany("DELETE FROM labels WHERE id=?", ids_)
+        rows.sort(key=lambda r: r[:4])  # appends in key order: a bulk load stays sequential
         db.executemany(
-            "INSERT OR REPLACE INTO beads (id, title, type, status, priority, assignee, parent,"
-            " created_at, updated_at, deleted, text, json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO beads (status, priority, created_at, id, title, type,"
+            " assignee, parent, updated_at, deleted, text, j1, j2)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         db.executemany("INSERT OR IGNORE INTO deps VALUES (?,?,?)", dep_rows)
@@ -216,39 +295,44 @@ class Cache:
     def _recompute_blocked(self, changed: set[str], *, full: bool) -> None:
         """Materialize `blocked`: own status, an open `blocks` target, or a blocked parent."""
         db = self.db
-        if full:
+        if full or len(changed) > _BULK:
             affected = {r[0] for r in db.execute("SELECT id FROM beads")}
         else:
             affected = set(changed)
             frontier = set(changed)
             while frontier:
-                marks = ",".join("?" * len(frontier))
-                nxt = {
-                    r[0] for r in db.execute(
-                        f"SELECT id FROM deps WHERE target IN ({marks})"
-                        " AND type IN ('blocks','parent-child')", tuple(frontier))
-                } - affected
+                nxt: set[str] = set()
+                batch = sorted(frontier)
+                for i in range(0, len(batch), 500):
+                    part = batch[i : i + 500]
+                    nxt.update(r[0] for r in db.execute(
+                        f"SELECT id FROM deps WHERE target IN ({','.join('?' * len(part))})"
+                        " AND type IN ('blocks','parent-child')", part))
+                nxt -= affected
                 affected |= nxt
                 frontier = nxt
         if not affected:
             return
         info = _BlockInfo(db, affected)
-        updates = [(int(info.blocked(bid)), bid) for bid in affected]
+        updates = []
+        for bid in affected:
+            now = int(info.blocked(bid))
+            if info.stored(bid) != now:
+                updates.append((now, bid))
         db.executemany("UPDATE beads SET blocked=? WHERE id=?", updates)
 
     # -- queries -----------------------------------------------------------------------
 
     def get(self, bead_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(
-            "SELECT json, blocked FROM beads WHERE id=?", (bead_id,)
-        ).fetchone()
+        row = self.db.execute(f"SELECT {_JSON} FROM beads WHERE id=?", (bead_id,)).fetchone()
         if row is None:
             return None
         data: dict[str, Any] = json.loads(row[0])
-        data["blocked"] = bool(row[1])
         return data
 
     def closest(self, bead_id: str, n: int = 3) -> list[str]:
+        import difflib
+
         try:
             self.fresh()
         except Exception:
@@ -260,68 +344,37 @@ class Cache:
         ]
         return difflib.get_close_matches(bead_id, candidates, n=n, cutoff=0.5)
 
-    def query(
-        self,
-        *,
-        status: Sequence[str] = (),
-        types: Sequence[str] = (),
-        assignee: str | None = None,
-        unassigned: bool = False,
-        labels: Sequence[str] = (),
-        priority: Sequence[int] = (),
-        parent: str | None = None,
-        ready: bool = False,
-        blocked: bool = False,
-        text: str | None = None,
-        include_deleted: bool = False,
-        sort: str = "priority",
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        where, args = [], []  # type: list[str], list[Any]
-        if not include_deleted:
-            where.append("deleted=0")
-        if status:
-            where.append(f"status IN ({','.join('?' * len(status))})")
-            args += list(status)
-        if types:
-            where.append(f"type IN ({','.join('?' * len(types))})")
-            args += list(types)
-        if assignee is not None:
-            where.append("assignee=?")
-            args.append(assignee)
-        if unassigned:
-            where.append("assignee=''")
-        for lab in labels:
-            where.append("id IN (SELECT id FROM labels WHERE label=?)")
-            args.append(lab)
-        if priority:
-            where.append(f"priority IN ({','.join('?' * len(priority))})")
-            args += list(priority)
-        if parent is not None:
-            where.append("parent=?")
-            args.append(parent)
-        if ready:
-            where.append("status='open' AND blocked=0")
-            where.append(f"type NOT IN ({','.join('?' * len(model.NON_WORK_TYPES))})")
-            args += list(model.NON_WORK_TYPES)
-        if blocked:
-            where.append("(blocked=1 OR status='blocked') AND status != 'closed'")
-        if text:
-            where.append("instr(text, ?) > 0")
-            args.append(text.lower())
-        sql = "SELECT json, blocked FROM beads"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY " + SORTS.get(sort, SORTS["priority"])
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        out = []
-        for row in self.db.execute(sql, args):
-            data = json.loads(row[0])
-            data["blocked"] = bool(row[1])
-            out.append(data)
-        return out
+    def query(self, **filters: Any) -> list[dict[str, Any]]:
+        """Beads matching the filters (see `_select`), each in its `--json` form."""
+        sql, args = _select(_JSON, **filters)
+        return [json.loads(row[0]) for row in self.db.execute(sql, args)]
+
+    def query_json(self, **filters: Any) -> bytes:
+        """The UTF-8 `--json` text of `query(**filters)`, joined from the stored text
+        without decoding it."""
+        sql, args = _select(_JSON, **filters)
+        db = self.db
+        db.text_factory = bytes
+        try:
+            items = [row[0] for row in db.execute(sql, args)]
+        finally:
+            db.text_factory = str
+        if not items:
+            return b"[]"
+        return b"[\n" + b",\n".join(items) + b"\n]"
+
+    def count(self, **filters: Any) -> int:
+        sql, args = _select("count(*)", **filters)
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    def query_brief(self, **filters: Any) -> list[dict[str, Any]]:
+        """Only what a one-line listing shows, without parsing any stored JSON."""
+        sql, args = _select("id, title, type, status, priority, assignee, blocked", **filters)
+        return [
+            {"id": r[0], "title": r[1], "type": r[2], "status": r[3], "priority": r[4],
+             "assignee": r[5], "blocked": bool(r[6])}
+            for r in self.db.execute(sql, args)
+        ]
 
     def blockers(self, bead_id: str) -> list[dict[str, str]]:
         """What keeps a bead from being ready, each as {"reason", "id"}."""
@@ -357,6 +410,24 @@ class Cache:
             graph.setdefault(bid, []).append(target)
         return graph
 
+    def dep_graph(
+        self, kinds: Sequence[str] = model.ORDERING_DEPS
+    ) -> tuple[dict[str, list[str]], set[str], set[str]]:
+        """Every bead's dependencies of KINDS (dangling ones too), the deleted ids, all ids."""
+        graph: dict[str, list[str]] = {}
+        marks = ",".join("?" * len(kinds))
+        for bid, target in self.db.execute(
+            f"SELECT id, target FROM deps WHERE type IN ({marks})", tuple(kinds)
+        ):
+            graph.setdefault(bid, []).append(target)
+        deleted: set[str] = set()
+        known: set[str] = set()
+        for bid, dead in self.db.execute("SELECT id, deleted FROM beads"):
+            known.add(bid)
+            if dead:
+                deleted.add(bid)
+        return graph, deleted, known
+
     def dependents(self, bead_id: str) -> list[tuple[str, str]]:
         return [
             (r[0], r[1]) for r in self.db.execute(
@@ -381,8 +452,8 @@ class Cache:
             "by_status": grouped("status"),
             "by_type": grouped("type"),
             "by_priority": grouped("priority"),
-            "ready": len(self.query(ready=True)),
-            "blocked": len(self.query(blocked=True)),
+            "ready": self.count(ready=True),
+            "blocked": self.count(blocked=True),
         }
 
 
@@ -430,6 +501,10 @@ class _BlockInfo:
             " AND d.type='blocks' AND b.status!='closed' AND b.deleted=0 LIMIT 1", (bid,)
         ).fetchone() is not None
 
+    def stored(self, bid: str) -> int | None:
+        row = self._row(bid)
+        return None if row is None else int(row[2])
+
     def blocked(self, bid: str, depth: int = 0) -> bool:
         if bid in self.memo:
             return self.memo[bid]
@@ -445,3 +520,124 @@ class _BlockInfo:
             result = self.blocked(parent, depth + 1)
         self.memo[bid] = result
         return result
+
+
+def render(b: model.Bead) -> tuple[str, str]:
+    """A bead's `--json` array element, split around the value of `blocked`.
+
+    Written out key by key (the generic renderer took most of a cold rebuild); the
+    result equals jsonfmt.element(to_json() + blocked), which a test checks.
+    """
+    if not _KEYS_KNOWN or type(b.priority) is not int:
+        return _render_generic(b)
+    e = jsonfmt.encode_str
+    n = ",\n    "
+    head = ('  {\n    "acceptance": ' + e(b.acceptance) + n + '"assignee": ' + e(b.assignee)
+            + n + '"blocked": ')
+    if b.comments:
+        comments = "[\n      " + ",\n      ".join(
+            '{\n        "author": ' + e(c.author) + ',\n        "created_at": '
+            + e(c.created_at) + ',\n        "id": ' + e(c.id) + ',\n        "text": '
+            + e(c.text) + "\n      }" for c in b.comments) + "\n    ]"
+    else:
+        comments = "[]"
+    if b.deps:
+        deps = "[\n      " + ",\n      ".join(
+            '{\n        "id": ' + e(d.id) + ',\n        "type": ' + e(d.type) + "\n      }"
+            for d in b.deps) + "\n    ]"
+    else:
+        deps = "[]"
+    labels = ("[\n      " + ",\n      ".join(e(x) for x in b.labels) + "\n    ]"
+              if b.labels else "[]")
+    tail = (n + '"close_reason": ' + e(b.close_reason) + n + '"closed_at": ' + e(b.closed_at)
+            + n + '"comments": ' + comments + n + '"created_at": ' + e(b.created_at)
+            + n + '"created_by": ' + e(b.created_by)
+            + n + '"deleted": ' + ("true" if b.deleted else "false")
+            + n + '"dependencies": ' + deps + n + '"description": ' + e(b.description)
+            + n + '"design": ' + e(b.design)
+            + n + '"fields": ' + jsonfmt.render_at(dict(b.extra), "\n    ")
+            + n + '"id": ' + e(b.id) + n + '"labels": ' + labels + n + '"notes": ' + e(b.notes)
+            + n + '"parent": ' + e(b.parent) + n + '"priority": ' + int.__repr__(b.priority)
+            + n + '"status": ' + e(b.status) + n + '"title": ' + e(b.title)
+            + n + '"type": ' + e(b.type) + n + '"updated_at": ' + e(b.updated_at) + "\n  }")
+    return head, tail
+
+
+def _render_generic(b: model.Bead) -> tuple[str, str]:
+    data = b.to_json()
+    data["blocked"] = False
+    text = jsonfmt.element(data)
+    cut = text.index(_BLOCKED_SLOT) + len(_BLOCKED_SLOT)
+    return text[:cut], text[cut + len("false"):]
+
+
+# The hand-written order above is to_json's keys plus `blocked`, sorted; if the model ever
+# grows a field, every bead takes the generic path until render learns it.
+_KEYS_KNOWN = sorted([*model.Bead(id="x", title="x").to_json(), "blocked"]) == [
+    "acceptance", "assignee", "blocked", "close_reason", "closed_at", "comments",
+    "created_at", "created_by", "deleted", "dependencies", "description", "design", "fields",
+    "id", "labels", "notes", "parent", "priority", "status", "title", "type", "updated_at",
+]
+
+
+def _select(
+    columns: str,
+    *,
+    status: Sequence[str] = (),
+    types: Sequence[str] = (),
+    assignee: str | None = None,
+    unassigned: bool = False,
+    available_to: str | None = None,
+    labels: Sequence[str] = (),
+    priority: Sequence[int] = (),
+    parent: str | None = None,
+    ready: bool = False,
+    blocked: bool = False,
+    text: str | None = None,
+    include_deleted: bool = False,
+    sort: str = "priority",
+    limit: int | None = None,
+) -> tuple[str, list[Any]]:
+    where, args = [], []  # type: list[str], list[Any]
+    if not include_deleted:
+        where.append("deleted=0")
+    if status:
+        where.append(f"status IN ({','.join('?' * len(status))})")
+        args += list(status)
+    if types:
+        where.append(f"type IN ({','.join('?' * len(types))})")
+        args += list(types)
+    if assignee is not None:
+        where.append("assignee=?")
+        args.append(assignee)
+    if unassigned:
+        where.append("assignee=''")
+    if available_to is not None:
+        where.append("assignee IN ('', ?)")
+        args.append(available_to)
+    for lab in labels:
+        where.append("id IN (SELECT id FROM labels WHERE label=?)")
+        args.append(lab)
+    if priority:
+        where.append(f"priority IN ({','.join('?' * len(priority))})")
+        args += list(priority)
+    if parent is not None:
+        where.append("parent=?")
+        args.append(parent)
+    if ready:
+        where.append("status='open' AND blocked=0")
+        where.append(f"type NOT IN ({','.join('?' * len(model.NON_WORK_TYPES))})")
+        args += list(model.NON_WORK_TYPES)
+    if blocked:
+        where.append("(blocked=1 OR status='blocked') AND status != 'closed'")
+    if text:
+        where.append("instr(text, ?) > 0")
+        args.append(text.lower())
+    sql = f"SELECT {columns} FROM beads"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY " + SORTS.get(sort, SORTS["priority"])
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return sql, args

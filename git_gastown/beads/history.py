@@ -12,6 +12,7 @@ from typing import Any
 
 from git_gastown.beads import ids, model
 from git_gastown.beads.store import BeadStore
+from git_gastown.store.objects import read_file_at
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,11 @@ class Change:
         }
 
 
-def history(store: BeadStore, bead_id: str) -> list[Change]:
-    path = ids.fanout(bead_id)
-    tip = store.require_tip()
+def _versions(store: BeadStore, tip: str, path: str) -> list[tuple[str, str, model.Doc]]:
+    """Every version of the file at PATH in the history of TIP: (commit, subject, doc)."""
     out = store.repo.out("log", "--full-history", "--reverse", "--format=%H%x09%s",
                          tip, "--", path)
     commits = [line.split("\t", 1) for line in out.splitlines() if line]
-    if not commits:
-        return []
     versions: list[tuple[str, str, model.Doc]] = []
     specs = [f"{sha}:{path}" for sha, _ in commits]
     for (sha, subject), (_, data) in zip(commits, store.objects.read_many(specs), strict=True):
@@ -49,7 +47,38 @@ def history(store: BeadStore, bead_id: str) -> list[Change]:
             versions.append((sha, subject, model.decode(data)))
         except ValueError:
             continue
-    current = versions[-1][2] if versions else model.new_doc(bead_id)
+    return versions
+
+
+def _origins(bead_id: str, nonce: str) -> list[str]:
+    """The ids a bead had before merges re-identified it (two clones minted one id)."""
+    from git_gastown.beads.merge import reidentify
+
+    found: list[str] = []
+    current = bead_id
+    while nonce and len(current) > 2 and reidentify(current[:-2], nonce) == current:
+        current = current[:-2]
+        found.append(current)
+    return found
+
+
+def history(store: BeadStore, bead_id: str) -> list[Change]:
+    path = ids.fanout(bead_id)
+    tip = store.require_tip()
+    versions = _versions(store, tip, path)
+    if not versions:
+        return []
+    # The current version is the tip's, not the last in log order: after a merge the
+    # log's last commit for the path may be a side commit whose value lost.
+    at_tip = read_file_at(store.objects, store.objects.read_commit_tree(tip), path)
+    try:
+        current = model.decode(at_tip) if at_tip is not None else model.new_doc(bead_id)
+    except ValueError:
+        current = versions[-1][2] if versions else model.new_doc(bead_id)
+    nonce = model.identity(current)
+    for old_id in _origins(bead_id, nonce):
+        earlier = _versions(store, tip, ids.fanout(old_id))
+        versions = [v for v in earlier if model.identity(v[2]) == nonce] + versions
     seen: set[tuple[str, str, str]] = set()
     changes: list[Change] = []
     for sha, subject, doc in versions:

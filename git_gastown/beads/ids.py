@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 
 from git_gastown.errors import UsageError
 
@@ -17,6 +15,8 @@ ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}-[A-Za-z0-9]{1,32}(\.[A-Za-z0-9]
 
 
 def token(length: int) -> str:
+    import secrets  # lazily: it costs a read command a few milliseconds
+
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
@@ -47,7 +47,9 @@ def prefix_from_name(name: str) -> str:
 
 def fanout(bead_id: str) -> str:
     """Path of a bead's file: two levels of 256 directories keyed by a hash of the id."""
-    h = hashlib.sha1(bead_id.encode()).hexdigest()
+    from hashlib import sha1
+
+    h = sha1(bead_id.encode()).hexdigest()
     return f"beads/{h[:2]}/{h[2:4]}/{bead_id}.json"
 
 

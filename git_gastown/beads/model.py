@@ -6,19 +6,23 @@ A stored bead is one JSON document:
      "fields":   {"title": {"v": "Fix login", "c": 3, "a": "alice", "t": "2026-..Z"}, ...},
      "labels":   {"bug": {"v": true, "c": 2, "a": "alice", "t": "..."}},
      "deps":     {"blocks:gt-x1y2z": {"v": true, "c": 4, "a": "bob", "t": "..."}},
-     "comments": {"c-k2j4h9aa": {"author": "bob", "text": "...", "created_at": "..."}}}
+     "comments": {"c-k2j4h9aa": {"author": "bob", "text": "...", "created_at": "..."}},
+     "nonce": "9f2c4e1a7b3d5f60"}
 
 Every field is a last-writer-wins register stamped with a per-bead Lamport clock `c`,
 the actor `a` and the wall time `t`; labels and dependencies are sets of such registers
 (`v` false records a removal, so removals propagate); comments are immutable and keyed
 by a random id. Merging two versions of a bead is therefore a per-entry maximum, which
-is commutative, associative and idempotent: any two clones converge.
+is commutative, associative and idempotent: any two clones converge. `nonce` is written
+once at creation (beads imported or made before it existed have none); it tells two beads
+that collided on one id apart when clones merge.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -177,20 +181,38 @@ class Writer:
         self.changed = True
 
 
+def identity(doc: Doc) -> str:
+    """Which creation a document belongs to: its nonce ('' for beads made without one).
+
+    Two documents with one id and different identities are two beads that collided on
+    the id (minted on two clones); see git_gastown/beads/merge.py.
+    """
+    nonce = doc.get("nonce")
+    return nonce if isinstance(nonce, str) else ""
+
+
+def new_nonce() -> str:
+    """A random per-bead creation marker, written once by `create` and never changed."""
+    return secrets.token_hex(8)
+
+
 def merge_docs(a: Doc, b: Doc) -> Doc:
     """The join of two versions of one bead: for every entry, the later stamp wins."""
     out = new_doc(a["id"])
+    nonce = max(identity(a), identity(b))  # equal for one bead; max keeps the join total
+    if nonce:
+        out["nonce"] = nonce
     for section in ("fields", "labels", "deps"):
         merged: dict[str, Stamp] = dict(a[section])
         for key, sb in b[section].items():
             sa = merged.get(key)
-            if sa is None or stamp_key(sb) > stamp_key(sa):
+            if sa is None or (sb != sa and stamp_key(sb) > stamp_key(sa)):
                 merged[key] = sb
         out[section] = merged
     comments = dict(a["comments"])
     for cid, cb in b["comments"].items():
         ca = comments.get(cid)
-        if ca is None or canonical(cb) > canonical(ca):
+        if ca is None or (cb != ca and canonical(cb) > canonical(ca)):
             comments[cid] = cb
     out["comments"] = comments
     return out
@@ -212,6 +234,8 @@ def decode(data: bytes, *, path: str = "") -> Doc:
         raise ValueError(f"not a bead document{where}")
     if doc.get("format") != FORMAT:
         raise ValueError(f"unsupported bead format {doc.get('format')!r}{where}")
+    if "nonce" in doc and not isinstance(doc["nonce"], str):
+        raise ValueError(f"bead {doc['id']}: nonce is not a string{where}")
     for section in ("fields", "labels", "deps", "comments"):
         value = doc.setdefault(section, {})
         if not isinstance(value, dict):

@@ -38,7 +38,7 @@ class Beads:
         self.store = store
 
     def cache(self) -> Cache:
-        return Cache(self.store).fresh()
+        return self.store.cache().fresh()
 
     # -- create / update ---------------------------------------------------------------
 
@@ -48,6 +48,7 @@ class Beads:
                 tx.require(ids.check_id(new.parent))
             bead_id = tx.new_id(new.parent)
             doc = model.new_doc(bead_id)
+            doc["nonce"] = model.new_nonce()
             w = tx.writer(doc)
             w.set("title", new.title)
             w.set("type", new.type)
@@ -113,10 +114,11 @@ class Beads:
         """Claim the first ready bead (priority, then age) that nobody else holds."""
 
         def apply(tx: Tx) -> Doc | None:
-            cache = Cache(self.store).fresh()
-            for item in cache.query(ready=True, **filters):
-                if item["assignee"] not in ("", tx.actor):
-                    continue
+            # Under the beads lock the fresh cache equals the tip, so its first ready bead
+            # nobody else holds is the one to take; the document itself is read from git.
+            cache = self.store.cache().fresh()
+            for item in cache.query_brief(ready=True, available_to=tx.actor, limit=1,
+                                          **filters):
                 doc = tx.require(item["id"])
                 _claim(tx, doc)
                 return doc
@@ -189,7 +191,7 @@ class Beads:
                     hint=f"remove it first: git gt-bead dep rm {bead_id} parent-child {current}",
                 )
         if kind in model.ORDERING_DEPS and not new_bead:
-            graph = Cache(self.store).fresh().edges()
+            graph = self.store.cache().fresh().edges()
             for other in tx.changed.values():
                 graph[other["id"]] = [d.id for d in model.flatten(other).deps
                                       if d.type in model.ORDERING_DEPS]

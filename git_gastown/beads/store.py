@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from git_gastown.beads import ids, model
 from git_gastown.beads.model import Doc
@@ -15,7 +16,14 @@ from git_gastown.git import Repo
 from git_gastown.store import refs
 from git_gastown.store.objects import ObjectStore, edit_tree, read_file_at
 
+if TYPE_CHECKING:
+    from git_gastown.beads.cache import Cache
+
 REF = "refs/gt/beads"
+# How long a write retries while the ref moves under it, and how old git's lock file on
+# the ref must be before we know its git was killed (a live one holds it milliseconds).
+_MOVING_LIMIT = 10.0
+_STALE_REF_LOCK = 1.0
 META_PATH = "meta.json"
 T = TypeVar("T")
 
@@ -71,7 +79,23 @@ class Tx:
 class BeadStore:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self.objects = ObjectStore(repo)
+        self._objects: ObjectStore | None = None
+        self._cache: Cache | None = None
+
+    @property
+    def objects(self) -> ObjectStore:
+        # Made on first use: a read answered from the cache never needs git's objects.
+        if self._objects is None:
+            self._objects = ObjectStore(self.repo)
+        return self._objects
+
+    def cache(self) -> Cache:
+        """This store's query cache (one connection per store; call .fresh() to read)."""
+        if self._cache is None:
+            from git_gastown.beads.cache import Cache
+
+            self._cache = Cache(self)
+        return self._cache
 
     def tip(self) -> str | None:
         return refs.read_ref(self.repo, REF)
@@ -90,9 +114,7 @@ class BeadStore:
         return meta
 
     def not_found(self, bead_id: str) -> NotFound:
-        from git_gastown.beads.cache import Cache
-
-        near = Cache(self).closest(bead_id)
+        near = self.cache().closest(bead_id)
         hint = f"did you mean {', '.join(near)}?" if near else "git gt-bead list shows the beads"
         return NotFound(f"no bead {bead_id}", hint=hint)
 
@@ -128,7 +150,8 @@ class BeadStore:
     ) -> T:
         """Run FN against the current tip under the lock and commit what it changed."""
         with refs.locked(self.repo, "beads"):
-            for _attempt in range(5):
+            deadline = time.monotonic() + _MOVING_LIMIT
+            while True:
                 tip = self.require_tip()
                 tree = self.objects.read_commit_tree(tip)
                 meta = self.read_meta(tip)
@@ -139,9 +162,32 @@ class BeadStore:
                 try:
                     self._commit(tx, op, subject)
                 except ConcurrentUpdate:
-                    continue  # someone outside our lock moved the ref: redo on the new tip
+                    # Someone outside our lock moved the ref, or holds git's own lock on
+                    # it: redo the change on the new tip.
+                    if time.monotonic() > deadline:
+                        raise GtError("refs/gt/beads kept moving during the write",
+                                      hint="try again") from None
+                    self._clear_stale_ref_lock()
+                    continue
                 return result
-        raise GtError("refs/gt/beads kept moving during the write", hint="try again")
+
+    def _clear_stale_ref_lock(self) -> None:
+        """Remove git's lock on our ref if a killed git left it behind, else pause briefly.
+
+        Every gastown writer of refs/gt/beads holds the beads lock, which we hold now, so
+        the lock file can only belong to a plain git command (pack-refs holds it for
+        milliseconds) or to a git killed in the middle of `update-ref` (then forever).
+        """
+        path = self.repo.common_dir / f"{REF}.lock"
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > _STALE_REF_LOCK:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            time.sleep(0.02)
 
     def _commit(self, tx: Tx, op: str, subject: str | None) -> None:
         changes: dict[str, bytes | None] = {
@@ -166,10 +212,31 @@ class BeadStore:
             new_tree, [tx.tip] if tx.tip else [], message,
             author=self._author(tx.actor), when=int(time.time()),
         )
-        refs.update_ref(self.repo, REF, commit, tx.tip, f"gt {op}")
-        from git_gastown.beads.cache import Cache
+        refs.update_ref(self.repo, REF, commit, tx.tip, f"gt {op}", direct=True)
+        self.cache().applied(tx.tip, commit, tx.changed)
 
-        Cache(self).applied(tx.tip, commit, tx.changed)
+    # -- merging (git gt-sync) -----------------------------------------------------------
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """The beads lock every local writer takes (a merge may hold it while it computes)."""
+        return refs.locked(self.repo, "beads")
+
+    def advance(self, old: str | None, new: str, reason: str,
+                docs: dict[str, Doc] | None = None, *, lock: bool = True) -> None:
+        """Move refs/gt/beads from OLD to NEW (a merge, fast-forward or adoption).
+
+        Taken under the beads lock (unless the caller holds it: lock=False) with the ref
+        compare-and-swap; raises ConcurrentUpdate if a local writer moved the ref since OLD
+        was read, so the caller merges again.
+        """
+        with self.lock() if lock else contextlib.nullcontext():
+            if self.tip() != old:
+                raise ConcurrentUpdate("refs/gt/beads moved while merging")
+            refs.update_ref(self.repo, REF, new, old, f"gt {reason}")
+        if docs is not None and old is not None and len(docs) <= 20000:
+            from git_gastown.beads.cache import Cache
+
+            Cache(self).applied(old, new, docs)
 
     def _author(self, actor: str) -> tuple[str, str]:
         _, email = self.repo.identity()

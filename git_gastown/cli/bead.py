@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from git_gastown.cli import render
 from git_gastown.cli.common import (
     CONTEXT,
     actor_option,
@@ -107,51 +108,9 @@ def cli() -> None:
 # -- output helpers ----------------------------------------------------------------------
 
 
-def _line(b: dict[str, Any]) -> str:
-    status = b["status"]
-    color = {"open": "green", "in_progress": "yellow", "hooked": "yellow", "blocked": "red",
-             "closed": "bright_black", "deferred": "blue"}.get(status)
-    marks = " [blocked]" if b.get("blocked") and status != "blocked" else ""
-    assignee = f" @{b['assignee']}" if b["assignee"] else ""
-    return (f"{style(b['id'], bold=True)}  P{b['priority']}  {style(status, fg=color)}"
-            f"  {b['type']}{assignee}  {b['title']}{marks}")
-
-
-def _show(b: dict[str, Any], blockers: list[dict[str, str]]) -> str:
-    out = [f"{style(b['id'], bold=True)}: {b['title']}",
-           f"  type {b['type']}  status {b['status']}  priority P{b['priority']}"
-           + (f"  assignee {b['assignee']}" if b["assignee"] else "")]
-    if b["labels"]:
-        out.append(f"  labels: {', '.join(b['labels'])}")
-    if b["dependencies"]:
-        out.append("  depends on: " + ", ".join(f"{d['id']} ({d['type']})"
-                                                for d in b["dependencies"]))
-    for r in blockers:
-        out.append(f"  blocked: {r['reason']}")
-    out.append(f"  created {b['created_at']} by {b['created_by']}; updated {b['updated_at']}")
-    if b["closed_at"]:
-        out.append(f"  closed {b['closed_at']}"
-                   + (f": {b['close_reason']}" if b["close_reason"] else ""))
-    for key in ("description", "design", "acceptance", "notes"):
-        if b[key]:
-            out.append(f"\n{key.capitalize()}:\n" + "\n".join("  " + ln
-                                                             for ln in b[key].splitlines()))
-    for key, value in sorted(b["fields"].items()):
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        out.append(f"  {key}: {shown}")
-    if b["comments"]:
-        out.append("\nComments:")
-        for c in b["comments"]:
-            out.append(f"  [{c['created_at']}] {c['author']}: {c['text']}")
-    return "\n".join(out)
-
-
-def _print_list(items: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        emit_json(items)
-        return
-    for b in items:
-        click.echo(_line(b))
+_line = render.line
+_show = render.show_text
+_print_list = render.print_list
 
 
 def _dep_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
@@ -510,10 +469,8 @@ def list_(statuses: tuple[str, ...], types: tuple[str, ...], assignee: str | Non
         check_field("type", t)
     wanted = statuses or (() if show_all else
                           ("open", "in_progress", "hooked", "blocked", "deferred"))
-    items = ctx().beads.cache().query(status=wanted, types=types, assignee=assignee,
-                                      labels=labels, priority=priorities, parent=parent,
-                                      sort=sort, limit=limit)
-    _print_list(items, as_json)
+    _print_list(ctx().beads.cache(), as_json, status=wanted, types=types, assignee=assignee,
+                labels=labels, priority=priorities, parent=parent, sort=sort, limit=limit)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -537,9 +494,8 @@ def ready(assignee: str | None, unassigned: bool, limit: int | None, claim: bool
         else:
             click.echo(bead.id)
         return
-    items = c.beads.cache().query(ready=True, assignee=assignee, unassigned=unassigned,
-                                  limit=limit)
-    _print_list(items, as_json)
+    _print_list(c.beads.cache(), as_json, ready=True, assignee=assignee,
+                unassigned=unassigned, limit=limit)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -567,7 +523,7 @@ def blocked(as_json: bool) -> None:
 def search(text: str, show_all: bool, limit: int | None, as_json: bool) -> None:
     """Find beads whose title, text fields or comments contain TEXT (any case)."""
     wanted = () if show_all else ("open", "in_progress", "hooked", "blocked", "deferred")
-    _print_list(ctx().beads.cache().query(text=text, status=wanted, limit=limit), as_json)
+    _print_list(ctx().beads.cache(), as_json, text=text, status=wanted, limit=limit)
 
 
 @cli.command(context_settings=CONTEXT)

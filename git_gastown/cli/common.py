@@ -10,6 +10,10 @@ from typing import Any, TypeVar
 
 import click
 
+from git_gastown.cli.render import emit_json as emit_json
+from git_gastown.cli.render import emit_text as emit_text
+from git_gastown.cli.render import style as style
+from git_gastown.cli.render import use_color as use_color
 from git_gastown.errors import EXIT_FAILURE, EXIT_USAGE, GtError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,18 +31,6 @@ def actor_option(fn: F) -> F:
                         help="Who is acting (default: $GT_ACTOR, else git user.name).")(fn)
 
 
-def use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-def style(text: str, **kw: Any) -> str:
-    return click.style(text, **kw) if use_color() else text
-
-
-def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
-
-
 def _wants_json(argv: Sequence[str]) -> bool:
     return "--json" in argv
 
@@ -50,6 +42,18 @@ def report_error(prog: str, err: GtError, as_json: bool) -> None:
         click.echo(json.dumps(payload, sort_keys=True), err=True)
     else:
         click.echo(f"{prog}: error: {err.line()}", err=True)
+
+
+def print_notices(prog: str, as_json: bool) -> None:
+    """Print the warnings the domain queued (git_gastown.notices), one line each, on stderr."""
+    from git_gastown import notices
+
+    for code, message in notices.drain():
+        if as_json:
+            click.echo(json.dumps({"warning": {"code": code, "message": message}},
+                                  sort_keys=True), err=True)
+        else:
+            click.echo(f"{prog}: warning: {message}", err=True)
 
 
 def run(cli: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:
@@ -88,6 +92,8 @@ def run(cli: click.Command, prog: str, argv: Sequence[str] | None = None) -> int
     except KeyboardInterrupt:
         click.echo(f"{prog}: interrupted", err=True)
         return 130
+    finally:
+        print_notices(prog, as_json)
     return 0
 
 

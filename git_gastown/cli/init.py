@@ -36,19 +36,23 @@ git directory holds locks, logs and the query cache and is never shared.
               help="Do not add fetch refspecs that carry refs/gt/* from each remote.")
 @click.option("--no-hooks", is_flag=True,
               help="Do not install git hooks (e.g. when pre-commit runs gastown's hooks).")
+@click.option("--no-adopt", is_flag=True,
+              help="Start a new beads history even if the remote already has one.")
 @click.option("--uninstall", is_flag=True,
               help="Restore the hooks exactly as they were and drop the refspecs; keep data.")
 @actor_option
 @json_option
-def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, uninstall: bool,
-        actor: str | None, as_json: bool) -> None:
+def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, no_adopt: bool,
+        uninstall: bool, actor: str | None, as_json: bool) -> None:
     """Enable git-gastown in this repository (idempotent).
 
     Creates the orphan history refs/gt/beads, chooses the bead id prefix, installs the
     git hooks (an existing hook is kept and run first; core.hooksPath is honoured), and
     adds fetch refspecs so `git fetch` brings every remote's refs/gt/* into
     refs/gt/remotes/<remote>/*. Running it again updates the hooks and changes nothing
-    else. A fresh clone whose remote already has refs/gt/beads adopts that history.
+    else. A fresh clone whose remote (the branch's, else origin) already has refs/gt/beads
+    adopts that history and its prefix instead of starting an unrelated one (--no-adopt
+    starts a new one).
     """
     from git_gastown import init as setup
     from git_gastown.git import Repo
@@ -65,11 +69,14 @@ def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, uninstall:
         click.echo("gastown hooks removed; refs/gt/* and your beads are kept")
         return
     report = setup.init(repo, prefix=prefix, actor=resolve_actor(repo, actor),
-                        remote_refspecs=not no_remote_refspecs, hooks=not no_hooks)
+                        remote_refspecs=not no_remote_refspecs, hooks=not no_hooks,
+                        adopt=not no_adopt)
     if as_json:
         emit_json(report.to_json())
         return
     verb = "created refs/gt/beads" if report.created else "refs/gt/beads already present"
+    if report.adopted:
+        verb = f"adopted refs/gt/beads from {report.adopted}"
     click.echo(f"{verb} (prefix {report.prefix})")
     for name, state in report.hooks.items():
         click.echo(f"hook {name}: {state}")

@@ -23,7 +23,12 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "dogs": ("git_gastown.cli.dogs", "maintenance: reap, prune merged worktrees, gc, locks"),
     "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
     "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
+    "sync": ("git_gastown.cli.sync", "fetch, merge and push beads and refs/gt/* with a remote"),
 }
+
+# Families whose console script starts in a click-free module that answers the hot reads
+# itself and hands everything else to the family's click command (cli/fast.py).
+FAST_ENTRY: dict[str, str] = {"bead": "git_gastown.cli.fast"}
 
 
 # The pitch, shown by `git gt --help` and in git-gt(1).
@@ -67,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"git gt: error: unknown command {family!r}; run git gt --help for the list",
                    err=True)
         return 2
-    module = importlib.import_module(FAMILIES[family][0])
+    module = importlib.import_module(FAST_ENTRY.get(family, FAMILIES[family][0]))
     code: int = module.main(args[1:], prog=f"git gt {family}")
     return code
 

@@ -1,22 +1,25 @@
 """Git objects: loose-object writes in pure Python, reads through `git cat-file --batch`.
 
 Writing loose objects ourselves avoids importing dulwich on every command (60-95 ms) and
-avoids dulwich's one-pack-per-write behaviour; a Dog repacks later.
+avoids dulwich's one-pack-per-write behaviour; a Dog repacks later. Reads of loose objects
+(the trees and commits a writer just made) are inflated in-process; anything else goes to
+one long-lived `git cat-file --batch`, started only when first needed.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
-import subprocess
-import tempfile
-import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from git_gastown.errors import GitFailed, GtError
 from git_gastown.git import Repo, scrubbed_env
+
+if TYPE_CHECKING:
+    import subprocess
 
 MODE_TREE = "40000"
 MODE_BLOB = "100644"
@@ -66,17 +69,30 @@ class ObjectStore:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        fmt = (repo.config_get("extensions.objectformat") or "sha1").lower()
-        if fmt not in ("sha1", "sha256"):
-            raise GtError(f"unsupported object format {fmt}")
-        self.hash_name = fmt
-        self.hash_len = 20 if fmt == "sha1" else 32
         self.objects_dir = repo.common_dir / "objects"
         self._catfile: subprocess.Popen[bytes] | None = None
+        self._hash_name: str | None = None
+        self._seen: dict[str, tuple[str, bytes]] = {}
+        self._trees: dict[str, list[TreeEntry]] = {}
+
+    @property
+    def hash_name(self) -> str:
+        if self._hash_name is None:
+            fmt = (self.repo.config_get("extensions.objectformat") or "sha1").lower()
+            if fmt not in ("sha1", "sha256"):
+                raise GtError(f"unsupported object format {fmt}")
+            self._hash_name = fmt
+        return self._hash_name
+
+    @property
+    def hash_len(self) -> int:
+        return 20 if self.hash_name == "sha1" else 32
 
     # -- writing -----------------------------------------------------------------
 
     def hash_object(self, kind: str, data: bytes) -> tuple[str, bytes]:
+        import hashlib  # lazily: reads answered from the cache never hash
+
         raw = f"{kind} {len(data)}".encode() + b"\0" + data
         return hashlib.new(self.hash_name, raw).hexdigest(), raw
 
@@ -87,14 +103,15 @@ class ObjectStore:
         if path.exists():
             return sha
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="tmp_obj_")
+        # Same naming as git's own temporary objects, so `git gc` cleans up after a crash.
+        tmp = f"{path.parent}/tmp_obj_{os.getpid()}_{os.urandom(6).hex()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(zlib.compress(raw, 1))
-            os.chmod(tmp, 0o444)
             os.replace(tmp, path)
         except BaseException:
-            if os.path.exists(tmp):
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
         return sha
@@ -103,7 +120,15 @@ class ObjectStore:
         return self.write("blob", data)
 
     def write_tree(self, entries: Iterable[TreeEntry]) -> str:
-        return self.write("tree", encode_tree(entries))
+        ordered = sorted(entries, key=_tree_sort_key)
+        sha = self.write("tree", encode_tree(ordered))
+        self._remember_tree(sha, ordered)  # the next write starts from this tree
+        return sha
+
+    def _remember_tree(self, sha: str, entries: list[TreeEntry]) -> None:
+        if len(self._trees) >= 1024:
+            self._trees.clear()
+        self._trees[sha] = entries
 
     def write_commit(
         self,
@@ -124,6 +149,8 @@ class ObjectStore:
     # -- reading -----------------------------------------------------------------
 
     def _proc(self) -> subprocess.Popen[bytes]:
+        import subprocess
+
         if self._catfile is None or self._catfile.poll() is not None:
             env = scrubbed_env({"GIT_DIR": str(self.repo.common_dir)})
             self._catfile = subprocess.Popen(
@@ -136,11 +163,38 @@ class ObjectStore:
         return self._catfile
 
     def read(self, sha: str) -> tuple[str, bytes]:
+        # Objects never change, so what a write reads twice (the trees on its path, read
+        # to find the bead and again to rewrite them) is remembered, not asked for again.
+        hit = self._seen.get(sha)
+        if hit is not None:
+            return hit
+        got = self._read_loose(sha) or self._read_git(sha)
+        if len(self._seen) >= 1024:
+            self._seen.clear()
+        self._seen[sha] = got
+        return got
+
+    def _read_git(self, sha: str) -> tuple[str, bytes]:
         proc = self._proc()
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(sha.encode() + b"\n")
         proc.stdin.flush()
         return self._read_one(proc, sha)
+
+    def _read_loose(self, sha: str) -> tuple[str, bytes] | None:
+        """A loose object inflated in-process (no subprocess), or None if it is not loose."""
+        try:
+            with open(f"{self.objects_dir}/{sha[:2]}/{sha[2:]}", "rb") as fh:
+                raw = zlib.decompress(fh.read())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, zlib.error):
+            return None  # let git read (and report) anything odd
+        header, nul, data = raw.partition(b"\0")
+        kind, _, size = header.decode("ascii", "replace").partition(" ")
+        if not nul or not size.isdigit() or int(size) != len(data):
+            return None
+        return kind, data
 
     @staticmethod
     def _read_one(proc: subprocess.Popen[bytes], sha: str) -> tuple[str, bytes]:
@@ -154,6 +208,9 @@ class ObjectStore:
 
     def read_many(self, shas: list[str]) -> Iterator[tuple[str, bytes]]:
         """Stream many objects with one pass (a writer thread keeps the pipe moving)."""
+        import subprocess
+        import threading
+
         if not shas:
             return
         env = scrubbed_env({"GIT_DIR": str(self.repo.common_dir)})
@@ -183,10 +240,15 @@ class ObjectStore:
             proc.wait()
 
     def read_tree(self, sha: str) -> list[TreeEntry]:
+        known = self._trees.get(sha)
+        if known is not None:
+            return known
         kind, data = self.read(sha)
         if kind != "tree":
             raise GitFailed(f"object {sha} is a {kind}, expected a tree")
-        return decode_tree(data, self.hash_len)
+        entries = decode_tree(data, len(sha) // 2)
+        self._remember_tree(sha, entries)
+        return entries
 
     def read_commit_tree(self, sha: str) -> str:
         kind, data = self.read(sha)
@@ -244,6 +306,50 @@ def edit_tree(store: ObjectStore, root: str | None, changes: dict[str, bytes | N
         else:
             entries[name] = TreeEntry(MODE_TREE, name, new_sha)
     return store.write_tree(entries.values())
+
+
+class _TooManyTrees(Exception):
+    pass
+
+
+def diff_trees(
+    store: ObjectStore, old: str | None, new: str | None, max_reads: int = 64
+) -> dict[str, str | None] | None:
+    """Paths of the blobs that differ between two trees, each with its new blob id (None:
+    removed); None when that takes more than MAX_READS tree reads (then ask git).
+
+    Subtrees with equal ids are skipped, so one changed bead costs a few tree reads, all
+    in-process while the trees are still loose.
+    """
+    out: dict[str, str | None] = {}
+    reads = 0
+
+    def walk(a: str | None, b: str | None, prefix: str) -> None:
+        nonlocal reads
+        reads += (a is not None) + (b is not None)
+        if reads > max_reads:
+            raise _TooManyTrees
+        ea = {e.name: e for e in store.read_tree(a)} if a else {}
+        eb = {e.name: e for e in store.read_tree(b)} if b else {}
+        for name in ea.keys() | eb.keys():
+            x, y = ea.get(name), eb.get(name)
+            if x is not None and y is not None and x.sha == y.sha and x.mode == y.mode:
+                continue
+            path = prefix + name
+            xt = x.sha if x is not None and x.is_tree else None
+            yt = y.sha if y is not None and y.is_tree else None
+            if xt or yt:
+                walk(xt, yt, path + "/")
+            if y is not None and not y.is_tree:
+                out[path] = y.sha
+            elif x is not None and not x.is_tree:
+                out[path] = None
+
+    try:
+        walk(old, new, "")
+    except _TooManyTrees:
+        return None
+    return out
 
 
 EMPTY_TREE = {
