@@ -31,11 +31,11 @@ def test_gc_packs_loose_objects_once_they_pile_up(repo: Repo) -> None:
 
 def test_stale_git_lock_removed_fresh_and_held_ones_kept(repo: Repo) -> None:
     gitdir = repo.path / ".git"
-    stale = gitdir / "refs" / "gt" / "beads.lock"
+    stale = gitdir / "refs" / "heads" / "main.lock"
     stale.write_text("")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    fresh = gitdir / "refs" / "heads" / "main.lock"
+    fresh = gitdir / "refs" / "heads" / "other.lock"
     fresh.write_text("")
     held = gitdir / "packed-refs.lock"
     held.write_text("")
@@ -44,13 +44,15 @@ def test_stale_git_lock_removed_fresh_and_held_ones_kept(repo: Repo) -> None:
     holder = subprocess.Popen(["sh", "-c", "exec 3<\"$0\"; sleep 30", str(held)])
     try:
         time.sleep(0.2)
-        # the stale lock makes bead writes fail until the dog removes it
-        assert repo.bead("create", "blocked write", check=False).code != 0
+        # the lock a killed git left makes every commit on main fail until the dog acts
+        (repo.path / "x.txt").write_text("x")
+        repo.git("add", "x.txt")
+        assert "main.lock" in repo.run("git", "commit", "-q", "-m", "x", check=False).err
         out = repo.gt("dogs", "run", "locks", "--json").json()[0]
-        assert any("removed stale refs/gt/beads.lock" in d for d in out["did"])
+        assert any("removed stale refs/heads/main.lock" in d for d in out["did"])
         assert any("kept packed-refs.lock" in d for d in out["did"])
         assert not stale.exists() and fresh.exists() and held.exists()
-        repo.create("works again")
+        repo.git("commit", "-q", "-m", "x")
     finally:
         holder.kill()
         holder.wait()
