@@ -67,7 +67,7 @@ def observe(rig: Rig) -> list[Polecat]:
     repo = rig.repo
     if not _any_hook(repo):
         return []  # no polecat ever spawned here: nothing to load
-    from git_gastown import hook as hk
+    import git_gastown.hook as hk
 
     tips = _branch_times(repo)
     out = []
@@ -101,7 +101,7 @@ def _any_hook(repo: Repo) -> bool:
 
 
 def _run_start(h: object) -> float | None:
-    from git_gastown import hook as hk
+    import git_gastown.hook as hk
 
     assert isinstance(h, hk.Hook)
     live_dir = h.repo.gt_dir / "polecats" / h.name
@@ -130,15 +130,15 @@ def _branch_times(repo: Repo) -> dict[str, tuple[float, str]]:
 
 def unsaved(rig: Rig, name: str) -> list[str]:
     """Why removing this polecat's worktree would lose work (empty: nothing would be lost)."""
-    from git_gastown import hook as hk
+    import git_gastown.hook as hk
 
-    return list(hk.unsaved_work(hk.load_hook(rig.repo, name)).reasons)
+    return [str(r) for r in hk.unsaved_work(hk.load_hook(rig.repo, name)).reasons]
 
 
 def hook_base(rig: Rig, name: str) -> str:
-    from git_gastown import hook as hk
+    import git_gastown.hook as hk
 
-    return hk.load_hook(rig.repo, name, live=False).state.base
+    return str(hk.load_hook(rig.repo, name, live=False).state.base)
 
 
 # -- the adapter: acting ---------------------------------------------------------------------
@@ -146,50 +146,50 @@ def hook_base(rig: Rig, name: str) -> str:
 
 def checkpoint(rig: Rig, name: str, reason: str) -> str:
     """Save the worktree's uncommitted changes into the hook ref; return the commit id."""
-    from git_gastown import hook as hk
+    import git_gastown.hook as hk
 
-    return hk.checkpoint(rig.repo, name, reason)
+    return str(hk.checkpoint(rig.repo, name, reason))
 
 
 def stop(rig: Rig, name: str) -> None:
-    from git_gastown.polecat import spawn as sp
+    import git_gastown.polecat.spawn as sp
 
     sp.stop(rig, name, timeout=5.0)
 
 
 def resume(rig: Rig, name: str, actor: str) -> None:
     """Start a replacement agent on the same Hook (it reuses the session when it can)."""
-    from git_gastown.polecat import spawn as sp
+    import git_gastown.polecat.spawn as sp
 
     sp.resume(rig, name, actor=actor)
 
 
 def spawn(rig: Rig, beads: Sequence[str], agent: str | None, actor: str) -> str:
     """Start a new polecat on BEADS; return its name."""
-    from git_gastown.polecat import spawn as sp
+    import git_gastown.polecat.spawn as sp
 
     hook = sp.spawn(rig, sp.SpawnRequest(beads=tuple(beads), agent=agent, actor=actor))
-    return hook.name
+    return str(hook.name)
 
 
 def mark_reaped(rig: Rig, name: str) -> None:
     """Record that a polecat's runner died without recording its exit (status exited)."""
-    from git_gastown import hook as hk
+    import git_gastown.hook as hk
 
     hk.fold(rig.repo, name, reason="reaped: the runner died", status="exited")
 
 
 def remove_worktree(rig: Rig, name: str) -> None:
     """Remove a landed polecat's worktree and merged branch (refused if work would be lost)."""
-    from git_gastown.polecat import spawn as sp
+    import git_gastown.polecat.spawn as sp
 
     sp.nuke(rig, name, force=False, purge=False)
 
 
 def agent_pid_alive(pid: int, start: int = 0) -> bool:
-    from git_gastown import hook as hk
+    import git_gastown.hook as hk
 
-    return hk.process_alive(pid, start)
+    return bool(hk.process_alive(pid, start))
 
 
 def touch_committed(repo: Repo, name: str) -> None:
