@@ -53,12 +53,21 @@ declare -gA __gt_tree=(
     ["escalate list"]="--all --help --json --severity"
     ["escalate raise"]="--actor --bead --description --help --json --severity"
     ["escalate show"]="--help --json"
+    ["handoff"]="--actor --help --hook --json --note"
     ["init"]="--actor --help --json --no-adopt --no-hooks --no-remote-refspecs --prefix --uninstall"
     ["mail"]="ack inbox read send --help"
     ["mail ack"]="--actor --help --json"
     ["mail inbox"]="--all --help --json --mailbox --unread"
     ["mail read"]="--actor --help --json --peek"
     ["mail send"]="--about --actor --body --from --help --json --reply-to --subject"
+    ["polecat"]="list logs nuke spawn status stop --help"
+    ["polecat list"]="--all --help --json --status"
+    ["polecat logs"]="--follow --help --json --lines --stderr"
+    ["polecat nuke"]="--force --help --json --purge"
+    ["polecat spawn"]="--actor --agent --base --bead --convoy --help --json --name --resume --tmux"
+    ["polecat status"]="--help --json"
+    ["polecat stop"]="--help --json --timeout"
+    ["prime"]="--help --hook --json"
     ["sync"]="--actor --allow-unrelated --dry-run --help --json --no-push"
     ["witness"]="check --help"
     ["witness check"]="--actor --fix --help --json"
@@ -87,7 +96,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead convoy deacon demo doctor dogs escalate init mail sync witness"
+        __gitcomp "bead convoy deacon demo doctor dogs escalate handoff init mail polecat prime sync witness"
         return
     fi
     local path
@@ -102,8 +111,11 @@ _git_gt_demo() { __gt_git_complete demo 2; }
 _git_gt_doctor() { __gt_git_complete doctor 2; }
 _git_gt_dogs() { __gt_git_complete dogs 2; }
 _git_gt_escalate() { __gt_git_complete escalate 2; }
+_git_gt_handoff() { __gt_git_complete handoff 2; }
 _git_gt_init() { __gt_git_complete init 2; }
 _git_gt_mail() { __gt_git_complete mail 2; }
+_git_gt_polecat() { __gt_git_complete polecat 2; }
+_git_gt_prime() { __gt_git_complete prime 2; }
 _git_gt_sync() { __gt_git_complete sync 2; }
 _git_gt_witness() { __gt_git_complete witness 2; }
 
@@ -113,4 +125,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-escalate git-gt-init git-gt-mail git-gt-sync git-gt-witness
+complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-sync git-gt-witness

@@ -182,6 +182,11 @@ complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l json
 complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l severity
 complete -c git-gt-escalate -n '__fish_seen_subcommand_from show' -l help
 complete -c git-gt-escalate -n '__fish_seen_subcommand_from show' -l json
+complete -c git-gt-handoff -n 'true' -l actor
+complete -c git-gt-handoff -n 'true' -l help
+complete -c git-gt-handoff -n 'true' -l hook
+complete -c git-gt-handoff -n 'true' -l json
+complete -c git-gt-handoff -n 'true' -l note
 complete -c git-gt-init -n 'true' -l actor
 complete -c git-gt-init -n 'true' -l help
 complete -c git-gt-init -n 'true' -l json
@@ -213,6 +218,40 @@ complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l help
 complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l json
 complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l reply-to
 complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l subject
+complete -c git-gt-polecat -f -n 'not __fish_seen_subcommand_from list logs nuke spawn status stop' -a 'list logs nuke spawn status stop'
+complete -c git-gt-polecat -n 'not __fish_seen_subcommand_from list logs nuke spawn status stop' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-polecat' -a 'list logs nuke spawn status stop'
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l all
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from list' -l status
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l follow
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l lines
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from logs' -l stderr
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l force
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from nuke' -l purge
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l actor
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l agent
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l base
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l bead
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l convoy
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l name
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l resume
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from spawn' -l tmux
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from status' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from status' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from stop' -l help
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from stop' -l json
+complete -c git-gt-polecat -n '__fish_seen_subcommand_from stop' -l timeout
+complete -c git-gt-prime -n 'true' -l help
+complete -c git-gt-prime -n 'true' -l hook
+complete -c git-gt-prime -n 'true' -l json
 complete -c git-gt-sync -n 'true' -l actor
 complete -c git-gt-sync -n 'true' -l allow-unrelated
 complete -c git-gt-sync -n 'true' -l dry-run
@@ -226,4 +265,4 @@ complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l actor
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l fix
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l help
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l json
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-escalate gt-init gt-mail gt-sync gt-witness'
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-escalate gt-handoff gt-init gt-mail gt-polecat gt-prime gt-sync gt-witness'

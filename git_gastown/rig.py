@@ -53,6 +53,11 @@ class Rig:
 
     @property
     def name(self) -> str:
+        if self.repo.worktree is not None and self.repo.git_dir != self.repo.common_dir:
+            # A linked worktree (a polecat's Hook): the rig is the repository it belongs to.
+            common = self.repo.common_dir
+            return (common.parent.name if common.name == ".git" else common.name) \
+                .removesuffix(".git")
         base = self.repo.worktree or self.repo.common_dir.parent
         if self.repo.worktree is None and self.repo.common_dir.name != ".git":
             base = self.repo.common_dir

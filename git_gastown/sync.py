@@ -44,7 +44,7 @@ SYNC_ENV = "GT_SYNC_ACTIVE"  # set for the pushes a sync makes: the pre-push hoo
 # DEFAULT_MERGER. Features add their line here (the hook-state merge replaces "hooks/").
 MERGERS: dict[str, str] = {
     "beads": "git_gastown.sync:merge_beads_ref",
-    "hooks/": "git_gastown.sync:fast_forward_only",
+    "hooks/": "git_gastown.hook:sync_merge",  # fast-forward, else merge_tips (W3)
 }
 DEFAULT_MERGER = "git_gastown.sync:fast_forward_only"
 

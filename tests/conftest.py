@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -121,3 +122,55 @@ def repo(tmp_path: Path, env: dict[str, str]) -> Iterator[Repo]:
 @pytest.fixture
 def plain_repo(tmp_path: Path, env: dict[str, str]) -> Iterator[Repo]:
     yield make_repo(tmp_path / "plain", env, init_gt=False)
+
+
+# -- polecats: fake agents on PATH, waiting, and no process left behind ---------------------
+
+FAKE_AGENTS = Path(__file__).parent / "fake_agents"
+
+
+def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll COND until it returns something truthy; fail after TIMEOUT seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def kill_polecats(repo_path: Path) -> None:
+    """Kill every runner (and its agent's process group) a test left running."""
+    import signal
+
+    for live in (repo_path / ".git" / "gt" / "polecats").glob("*/live.json"):
+        try:
+            data = json.loads(live.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for key in ("runner_pid", "pid"):
+            pid = int(data.get(key) or 0)
+            if pid > 0:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)  # runner and agent each lead a group
+
+
+@pytest.fixture
+def rig(tmp_path: Path, env: dict[str, str]) -> Iterator[Repo]:
+    """A gastown repo whose PATH has the fake agents (claude, codex) first; every polecat
+    still running at the end is killed."""
+    env = dict(env)
+    env["PATH"] = f"{FAKE_AGENTS}{os.pathsep}{env['PATH']}"
+    env["TMUX_TMPDIR"] = str(tmp_path / "tmux")
+    (tmp_path / "tmux").mkdir()
+    r = make_repo(tmp_path / "rig", env)
+    try:
+        yield r
+    finally:
+        kill_polecats(r.path)
+        subprocess.run(["tmux", "kill-server"], env=env, capture_output=True, check=False,
+                       stdin=subprocess.DEVNULL)

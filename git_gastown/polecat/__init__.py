@@ -1,0 +1,1 @@
+"""Polecats: agent processes bound to Hooks (spawn, runner, adapters, prime)."""
