@@ -9,10 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("git_gastown.hook", reason="needs the Hook layer (polecats)")
-
 from conftest import Repo, wait_for
 from test_witness import check, exited, kill_group, ref_state, spawn
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("git_gastown.polecat.prime", reason="needs git gt-prime (polecats)")
-
 from conftest import Repo
 
 

@@ -106,3 +106,10 @@ def test_merge_in_a_watched_rig_always_reaches_python(repo: Repo, tmp_path: Path
     assert any("post-merge" in s for s in starts)  # for the Refinery's handlers
     assert not any("patrol" in s for s in starts)  # but the patrol itself is not due
     assert (gtdir / "patrol-next").stat().st_mtime > time.time() + 60
+
+
+def test_spawning_a_polecat_makes_the_rig_watched(repo: Repo) -> None:
+    bead = repo.create("job", "--field", "run=true")
+    repo.run("git-gt-polecat", "spawn", "--bead", bead, "--name", "nux",
+             env=dict(repo.env, GT_HOOKS="0"))
+    assert (repo.path / ".git" / "gt" / "hooks-due").exists()

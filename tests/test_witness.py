@@ -11,10 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-pytest.importorskip("git_gastown.hook", reason="needs the Hook layer (polecats)")
-
 from conftest import Repo, wait_for
 
 
