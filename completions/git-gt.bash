@@ -27,11 +27,40 @@ declare -gA __gt_tree=(
     ["bead show"]="--help --json"
     ["bead stats"]="--help --json"
     ["bead update"]="--acceptance --actor --assignee --claim --description --design --field --help --json --notes --priority --status --title --type"
+    ["convoy"]="add check create dispatch list show status --help"
+    ["convoy add"]="--actor --help --json"
+    ["convoy check"]="--actor --help --json"
+    ["convoy create"]="--actor --description --help --json --label --mountain --name"
+    ["convoy dispatch"]="--actor --agent --help --json --max"
+    ["convoy list"]="--all --help --json"
+    ["convoy show"]="--help --json"
+    ["convoy status"]="--all --help --json"
+    ["deacon"]="cron patrol --help"
+    ["deacon cron"]="install status uninstall --help"
+    ["deacon cron install"]="--every --help --json"
+    ["deacon cron status"]="--help --json"
+    ["deacon cron uninstall"]="--help --json"
+    ["deacon patrol"]="--actor --dry-run --from-hook --help --json --quiet"
     ["demo"]="--help --json"
     ["doctor"]="--fix --help --json"
+    ["dogs"]="list run --help"
+    ["dogs list"]="--help --json"
+    ["dogs run"]="--due --help --json"
     ["done"]="--actor --bead --help --hotfix --json --no-run --note --priority --status"
+    ["escalate"]="ack bump close list raise show --help"
+    ["escalate ack"]="--actor --help --json"
+    ["escalate bump"]="--actor --help --json"
+    ["escalate close"]="--actor --help --json --reason"
+    ["escalate list"]="--all --help --json --severity"
+    ["escalate raise"]="--actor --bead --description --help --json --severity"
+    ["escalate show"]="--help --json"
     ["handoff"]="--actor --help --hook --json --note"
     ["init"]="--actor --help --json --no-adopt --no-hooks --no-remote-refspecs --prefix --uninstall"
+    ["mail"]="ack inbox read send --help"
+    ["mail ack"]="--actor --help --json"
+    ["mail inbox"]="--all --help --json --mailbox --unread"
+    ["mail read"]="--actor --help --json --peek"
+    ["mail send"]="--about --actor --body --from --help --json --reply-to --subject"
     ["polecat"]="list logs nuke spawn status stop --help"
     ["polecat list"]="--all --help --json --status"
     ["polecat logs"]="--follow --help --json --lines --stderr"
@@ -53,6 +82,8 @@ declare -gA __gt_tree=(
     ["refinery show"]="--help --json --limit"
     ["refinery status"]="--help --json"
     ["sync"]="--actor --allow-unrelated --dry-run --help --json --no-push"
+    ["witness"]="check --help"
+    ["witness check"]="--actor --fix --help --json"
 )
 
 # Words from index $2 up to the cursor ($3) pick the deepest known subcommand path.
@@ -78,7 +109,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead demo doctor done handoff init polecat prime refinery sync"
+        __gitcomp "bead convoy deacon demo doctor dogs done escalate handoff init mail polecat prime refinery sync witness"
         return
     fi
     local path
@@ -87,15 +118,21 @@ _git_gt() {
 }
 
 _git_gt_bead() { __gt_git_complete bead 2; }
+_git_gt_convoy() { __gt_git_complete convoy 2; }
+_git_gt_deacon() { __gt_git_complete deacon 2; }
 _git_gt_demo() { __gt_git_complete demo 2; }
 _git_gt_doctor() { __gt_git_complete doctor 2; }
+_git_gt_dogs() { __gt_git_complete dogs 2; }
 _git_gt_done() { __gt_git_complete done 2; }
+_git_gt_escalate() { __gt_git_complete escalate 2; }
 _git_gt_handoff() { __gt_git_complete handoff 2; }
 _git_gt_init() { __gt_git_complete init 2; }
+_git_gt_mail() { __gt_git_complete mail 2; }
 _git_gt_polecat() { __gt_git_complete polecat 2; }
 _git_gt_prime() { __gt_git_complete prime 2; }
 _git_gt_refinery() { __gt_git_complete refinery 2; }
 _git_gt_sync() { __gt_git_complete sync 2; }
+_git_gt_witness() { __gt_git_complete witness 2; }
 
 _gt_direct() {
     local cur=${COMP_WORDS[COMP_CWORD]} family=${COMP_WORDS[0]##*/} path
@@ -103,4 +140,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-demo git-gt-doctor git-gt-done git-gt-handoff git-gt-init git-gt-polecat git-gt-prime git-gt-refinery git-gt-sync
+complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-done git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-refinery git-gt-sync git-gt-witness

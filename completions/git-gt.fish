@@ -97,11 +97,66 @@ complete -c git-gt-bead -n '__fish_seen_subcommand_from update' -l priority
 complete -c git-gt-bead -n '__fish_seen_subcommand_from update' -l status
 complete -c git-gt-bead -n '__fish_seen_subcommand_from update' -l title
 complete -c git-gt-bead -n '__fish_seen_subcommand_from update' -l type
+complete -c git-gt-convoy -f -n 'not __fish_seen_subcommand_from add check create dispatch list show status' -a 'add check create dispatch list show status'
+complete -c git-gt-convoy -n 'not __fish_seen_subcommand_from add check create dispatch list show status' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-convoy' -a 'add check create dispatch list show status'
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from add' -l actor
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from add' -l help
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from add' -l json
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from check' -l actor
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from check' -l help
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from check' -l json
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from create' -l actor
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from create' -l description
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from create' -l help
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from create' -l json
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from create' -l label
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from create' -l mountain
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from create' -l name
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from dispatch' -l actor
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from dispatch' -l agent
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from dispatch' -l help
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from dispatch' -l json
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from dispatch' -l max
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from list' -l all
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from list' -l help
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from list' -l json
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from show' -l help
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from show' -l json
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from status' -l all
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from status' -l help
+complete -c git-gt-convoy -n '__fish_seen_subcommand_from status' -l json
+complete -c git-gt-deacon -f -n 'not __fish_seen_subcommand_from cron patrol' -a 'cron patrol'
+complete -c git-gt-deacon -n 'not __fish_seen_subcommand_from cron patrol' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-deacon' -a 'cron patrol'
+complete -c git-gt-deacon -f -n '__fish_seen_subcommand_from cron' -a 'install status uninstall'
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from cron' -l help
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from install' -l every
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from install' -l help
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from install' -l json
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from status' -l help
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from status' -l json
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from uninstall' -l help
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from uninstall' -l json
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from patrol' -l actor
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from patrol' -l dry-run
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from patrol' -l from-hook
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from patrol' -l help
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from patrol' -l json
+complete -c git-gt-deacon -n '__fish_seen_subcommand_from patrol' -l quiet
 complete -c git-gt-demo -n 'true' -l help
 complete -c git-gt-demo -n 'true' -l json
 complete -c git-gt-doctor -n 'true' -l fix
 complete -c git-gt-doctor -n 'true' -l help
 complete -c git-gt-doctor -n 'true' -l json
+complete -c git-gt-dogs -f -n 'not __fish_seen_subcommand_from list run' -a 'list run'
+complete -c git-gt-dogs -n 'not __fish_seen_subcommand_from list run' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-dogs' -a 'list run'
+complete -c git-gt-dogs -n '__fish_seen_subcommand_from list' -l help
+complete -c git-gt-dogs -n '__fish_seen_subcommand_from list' -l json
+complete -c git-gt-dogs -n '__fish_seen_subcommand_from run' -l due
+complete -c git-gt-dogs -n '__fish_seen_subcommand_from run' -l help
+complete -c git-gt-dogs -n '__fish_seen_subcommand_from run' -l json
 complete -c git-gt-done -n 'true' -l actor
 complete -c git-gt-done -n 'true' -l bead
 complete -c git-gt-done -n 'true' -l help
@@ -111,6 +166,31 @@ complete -c git-gt-done -n 'true' -l no-run
 complete -c git-gt-done -n 'true' -l note
 complete -c git-gt-done -n 'true' -l priority
 complete -c git-gt-done -n 'true' -l status
+complete -c git-gt-escalate -f -n 'not __fish_seen_subcommand_from ack bump close list raise show' -a 'ack bump close list raise show'
+complete -c git-gt-escalate -n 'not __fish_seen_subcommand_from ack bump close list raise show' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-escalate' -a 'ack bump close list raise show'
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from ack' -l actor
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from ack' -l help
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from ack' -l json
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from bump' -l actor
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from bump' -l help
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from bump' -l json
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from close' -l actor
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from close' -l help
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from close' -l json
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from close' -l reason
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from list' -l all
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from list' -l help
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from list' -l json
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from list' -l severity
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l actor
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l bead
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l description
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l help
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l json
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from raise' -l severity
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from show' -l help
+complete -c git-gt-escalate -n '__fish_seen_subcommand_from show' -l json
 complete -c git-gt-handoff -n 'true' -l actor
 complete -c git-gt-handoff -n 'true' -l help
 complete -c git-gt-handoff -n 'true' -l hook
@@ -124,6 +204,29 @@ complete -c git-gt-init -n 'true' -l no-hooks
 complete -c git-gt-init -n 'true' -l no-remote-refspecs
 complete -c git-gt-init -n 'true' -l prefix
 complete -c git-gt-init -n 'true' -l uninstall
+complete -c git-gt-mail -f -n 'not __fish_seen_subcommand_from ack inbox read send' -a 'ack inbox read send'
+complete -c git-gt-mail -n 'not __fish_seen_subcommand_from ack inbox read send' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-mail' -a 'ack inbox read send'
+complete -c git-gt-mail -n '__fish_seen_subcommand_from ack' -l actor
+complete -c git-gt-mail -n '__fish_seen_subcommand_from ack' -l help
+complete -c git-gt-mail -n '__fish_seen_subcommand_from ack' -l json
+complete -c git-gt-mail -n '__fish_seen_subcommand_from inbox' -l all
+complete -c git-gt-mail -n '__fish_seen_subcommand_from inbox' -l help
+complete -c git-gt-mail -n '__fish_seen_subcommand_from inbox' -l json
+complete -c git-gt-mail -n '__fish_seen_subcommand_from inbox' -l mailbox
+complete -c git-gt-mail -n '__fish_seen_subcommand_from inbox' -l unread
+complete -c git-gt-mail -n '__fish_seen_subcommand_from read' -l actor
+complete -c git-gt-mail -n '__fish_seen_subcommand_from read' -l help
+complete -c git-gt-mail -n '__fish_seen_subcommand_from read' -l json
+complete -c git-gt-mail -n '__fish_seen_subcommand_from read' -l peek
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l about
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l actor
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l body
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l from
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l help
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l json
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l reply-to
+complete -c git-gt-mail -n '__fish_seen_subcommand_from send' -l subject
 complete -c git-gt-polecat -f -n 'not __fish_seen_subcommand_from list logs nuke spawn status stop' -a 'list logs nuke spawn status stop'
 complete -c git-gt-polecat -n 'not __fish_seen_subcommand_from list logs nuke spawn status stop' -l help
 complete -c git -f -n '__fish_seen_subcommand_from gt-polecat' -a 'list logs nuke spawn status stop'
@@ -210,4 +313,11 @@ complete -c git-gt-sync -n 'true' -l dry-run
 complete -c git-gt-sync -n 'true' -l help
 complete -c git-gt-sync -n 'true' -l json
 complete -c git-gt-sync -n 'true' -l no-push
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-demo gt-doctor gt-done gt-handoff gt-init gt-polecat gt-prime gt-refinery gt-sync'
+complete -c git-gt-witness -f -n 'not __fish_seen_subcommand_from check' -a 'check'
+complete -c git-gt-witness -n 'not __fish_seen_subcommand_from check' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-witness' -a 'check'
+complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l actor
+complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l fix
+complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l help
+complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l json
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-done gt-escalate gt-handoff gt-init gt-mail gt-polecat gt-prime gt-refinery gt-sync gt-witness'

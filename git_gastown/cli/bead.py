@@ -206,6 +206,10 @@ def update(bead_id: str, title: str | None, description: str | None, kind: str |
         emit_json(bead.to_json())
     else:
         click.echo(f"{bead.id}: {'claimed' if claim else 'updated'}")
+    if changes.get("status") == "closed":
+        from git_gastown.convoy import check_convoys
+
+        check_convoys(c.rig.store, who, [bead.id])
 
 
 @cli.command(context_settings=CONTEXT)
@@ -215,10 +219,15 @@ def update(bead_id: str, title: str | None, description: str | None, kind: str |
 @json_option
 def close(bead_ids: tuple[str, ...], reason: str, actor: str | None, as_json: bool) -> None:
     """Close beads."""
+    from git_gastown.convoy import check_convoys
+
     c = ctx()
     _require_all(c, bead_ids)
     done = [c.beads.close(b, c.actor(actor), reason) for b in bead_ids]
     _report_each(done, "closed", as_json)
+    for convoy in check_convoys(c.rig.store, c.actor(actor), bead_ids):
+        if not as_json:
+            click.echo(f"convoy {convoy.name}: landed (all {convoy.total} beads closed)")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -300,6 +300,9 @@ def _launch(rig: Rig, hook: Hook, preset: Preset, *, resume_session: bool, new_w
         adapters.place_claude_session(env, worktree, state.session_id,
                                       hook.session_file(state.session_id))
     _start_runner(rig, hook, launch, env)
+    from git_gastown.due import mark_due
+
+    mark_due(rig.repo)  # a running polecat keeps the rig's git hooks patrolling (W4)
     return launch
 
 

@@ -1,0 +1,208 @@
+"""What the health features (Witness, Deacon, Dogs, convoy dispatch) read from and do to
+polecats: the one module that calls the Hook and polecat layers (hook.py, polecat/).
+
+Everything above works on the frozen `Polecat` view built here, so a change in how
+Hooks store their state is absorbed in this file alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from git_gastown import timeutil
+from git_gastown.git import Repo
+from git_gastown.rig import Rig
+
+COMMITTED = "committed"  # touched by the post-commit hook in a polecat's worktree
+LIVE_STATUSES = ("spawning", "setup", "running")
+
+
+@dataclass(frozen=True)
+class Polecat:
+    name: str
+    status: str  # as recorded: spawning, setup, running, exited, done, stopped, nuked
+    beads: tuple[str, ...]
+    agent: str
+    convoy: str
+    branch: str
+    worktree: Path
+    run_id: str
+    pid: int
+    runner_pid: int
+    agent_alive: bool
+    runner_alive: bool
+    waiting: str  # "permission", "input" or ""
+    exit_code: int | None
+    finished: tuple[str, ...]
+    attempts: Mapping[str, int] = field(default_factory=dict)
+    started_at: float | None = None  # when this run was spawned or resumed
+    last_event_at: float | None = None
+    last_commit_at: float | None = None
+    heartbeat_at: float | None = None  # the runner touches it every few seconds while alive
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    def last_progress(self) -> float | None:
+        """The latest sign of work: an agent event, a commit, or the start of the run."""
+        times = [t for t in (self.last_event_at, self.last_commit_at, self.started_at) if t]
+        return max(times) if times else None
+
+    def last_alive(self) -> float | None:
+        """The latest sign the polecat was alive (its runner's heartbeat included)."""
+        times = [t for t in (self.last_progress(), self.heartbeat_at) if t]
+        return max(times) if times else None
+
+
+# -- the adapter: reading --------------------------------------------------------------------
+
+
+def observe(rig: Rig) -> list[Polecat]:
+    """Every polecat of the rig, as the Witness sees it (one pass over the hook refs)."""
+    repo = rig.repo
+    if not _any_hook(repo):
+        return []  # no polecat ever spawned here: nothing to load
+    import git_gastown.hook as hk
+
+    tips = _branch_times(repo)
+    out = []
+    for h in hk.list_hooks(repo):
+        st = h.state
+        commit_at = _mtime(repo.gt_dir / "polecats" / h.name / COMMITTED)
+        branch = tips.get(st.branch)
+        if branch is not None and branch[1] != st.base_commit:
+            commit_at = max(commit_at or 0.0, branch[0]) or None
+        out.append(Polecat(
+            name=h.name, status=st.status, beads=tuple(st.beads), agent=st.agent,
+            convoy=st.convoy, branch=st.branch, worktree=h.worktree, run_id=st.run_id,
+            pid=st.pid, runner_pid=st.runner_pid, agent_alive=h.agent_alive(),
+            runner_alive=h.runner_alive(), waiting=st.waiting or "", exit_code=st.exit_code,
+            finished=tuple(st.finished), attempts=dict(st.attempts),
+            started_at=_run_start(h), last_event_at=timeutil.iso_to_epoch(st.last_event_at),
+            last_commit_at=commit_at, heartbeat_at=timeutil.iso_to_epoch(st.heartbeat),
+        ))
+    return out
+
+
+def _any_hook(repo: Repo) -> bool:
+    """Whether any refs/gt/hooks/* ref exists, from the ref files (no git process)."""
+    loose = repo.common_dir / "refs" / "gt" / "hooks"
+    if loose.is_dir() and any(loose.iterdir()):
+        return True
+    try:
+        return " refs/gt/hooks/" in (repo.common_dir / "packed-refs").read_text()
+    except OSError:
+        return False
+
+
+def _run_start(h: object) -> float | None:
+    import git_gastown.hook as hk
+
+    assert isinstance(h, hk.Hook)
+    live_dir = h.repo.gt_dir / "polecats" / h.name
+    started = _mtime(live_dir / "launch.json")
+    return started or timeutil.iso_to_epoch(h.state.updated_at or h.state.created_at)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _branch_times(repo: Repo) -> dict[str, tuple[float, str]]:
+    """branch -> (committer time, tip) of every gt/ branch, in one git call."""
+    out = repo.out("for-each-ref", "--format=%(refname:short) %(committerdate:unix) %(objectname)",
+                   "refs/heads/gt/")
+    times: dict[str, tuple[float, str]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit():
+            times[parts[0]] = (float(parts[1]), parts[2])
+    return times
+
+
+def unsaved(rig: Rig, name: str) -> list[str]:
+    """Why removing this polecat's worktree would lose work (empty: nothing would be lost)."""
+    import git_gastown.hook as hk
+
+    return [str(r) for r in hk.unsaved_work(hk.load_hook(rig.repo, name)).reasons]
+
+
+def hook_base(rig: Rig, name: str) -> str:
+    import git_gastown.hook as hk
+
+    return str(hk.load_hook(rig.repo, name, live=False).state.base)
+
+
+# -- the adapter: acting ---------------------------------------------------------------------
+
+
+def checkpoint(rig: Rig, name: str, reason: str) -> str:
+    """Save the worktree's uncommitted changes into the hook ref; return the commit id."""
+    import git_gastown.hook as hk
+
+    return str(hk.checkpoint(rig.repo, name, reason))
+
+
+def stop(rig: Rig, name: str) -> None:
+    import git_gastown.polecat.spawn as sp
+
+    sp.stop(rig, name, timeout=5.0)
+
+
+def resume(rig: Rig, name: str, actor: str) -> None:
+    """Start a replacement agent on the same Hook (it reuses the session when it can)."""
+    import git_gastown.polecat.spawn as sp
+
+    sp.resume(rig, name, actor=actor)
+
+
+def spawn(rig: Rig, beads: Sequence[str], agent: str | None, actor: str) -> str:
+    """Start a new polecat on BEADS; return its name."""
+    import git_gastown.polecat.spawn as sp
+
+    hook = sp.spawn(rig, sp.SpawnRequest(beads=tuple(beads), agent=agent, actor=actor))
+    return str(hook.name)
+
+
+def mark_reaped(rig: Rig, name: str) -> None:
+    """Record that a polecat's runner died without recording its exit (status exited)."""
+    import git_gastown.hook as hk
+
+    hk.fold(rig.repo, name, reason="reaped: the runner died", status="exited")
+
+
+def remove_worktree(rig: Rig, name: str) -> None:
+    """Remove a landed polecat's worktree and merged branch (refused if work would be lost)."""
+    import git_gastown.polecat.spawn as sp
+
+    sp.nuke(rig, name, force=False, purge=False)
+
+
+def agent_pid_alive(pid: int, start: int = 0) -> bool:
+    import git_gastown.hook as hk
+
+    return bool(hk.process_alive(pid, start))
+
+
+def touch_committed(repo: Repo, name: str) -> None:
+    """The post-commit heartbeat of a polecat's worktree."""
+    path = repo.gt_dir / "polecats" / name / COMMITTED
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        pass
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,199 @@
+"""The Witness over real polecats: fake agents that hang, ask, die or quit early; the
+resume limit; pid reuse; dead polecats with uncommitted work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import Repo, wait_for
+
+
+def ref_state(rig: Repo, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(rig.git("show", f"refs/gt/hooks/{name}:state.json"))
+    return data
+
+
+def live(rig: Repo, name: str) -> dict[str, Any]:
+    """The runner's live record ({} until the runner has written it)."""
+    try:
+        data: dict[str, Any] = json.loads(
+            (rig.path / ".git" / "gt" / "polecats" / name / "live.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data
+
+
+def spawn(rig: Repo, name: str, script: str, title: str = "work", **env: str) -> str:
+    # GT_HOOKS=0: the agents' commits must not start patrols that would act before the test
+    # does (tests/test_triggers.py covers those).
+    rig.env.update(FAKE_CLAUDE_SCRIPT=script, GT_HOOKS="0", **env)
+    rig.git("config", "gt.witness.deadGrace", "0s")  # act at once on what the test kills
+    bead = rig.create(title)
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", name)
+    return bead
+
+
+def check(rig: Repo, *args: str) -> dict[str, dict[str, Any]]:
+    report = rig.gt("witness", "check", "--json", *args).json()
+    return {p["polecat"]: p for p in report["polecats"]}
+
+
+def exited(rig: Repo, name: str) -> dict[str, Any]:
+    return wait_for(lambda: (s := ref_state(rig, name))["status"] in ("exited", "done") and s,
+                    10, f"{name} to exit")
+
+
+def kill_group(rig: Repo, name: str) -> None:
+    """The runner and its agent die at once (kill -9 of the session), as in a crash."""
+    runner = live(rig, name)["runner_pid"]
+    os.killpg(runner, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{runner}").exists()
+             or "Z" in Path(f"/proc/{runner}/stat").read_text().split(")")[1][:3],
+             5, "the runner to die")
+
+
+def test_waiting_for_permission_is_escalated_once(rig: Repo, tmp_path: Path) -> None:
+    spawn(rig, "ask", "write:x.txt=1;ask")
+    wait_for(lambda: live(rig, "ask").get("waiting") == "permission", 10, "the question")
+    found = check(rig)["ask"]
+    assert (found["class"], found["action"]) == ("waiting_permission", "escalate")
+    from test_health_json import tables
+
+    assert set(found) == tables("A Witness finding")[0]  # as docs/json.md says
+    assert found["agent_alive"] and found["runner_alive"]
+    fixed = check(rig, "--fix")["ask"]
+    assert fixed["applied"][0].startswith("escalated ")
+    esc = rig.gt("escalate", "list", "--json").json()
+    assert [(e["severity"], e["message"]) for e in esc] == \
+        [("high", "polecat ask is waiting for a permission")]
+    assert check(rig, "--fix")["ask"]["applied"] == ["already escalated"]
+    assert len(rig.gt("escalate", "list", "--json").json()) == 1
+    rig.gt("polecat", "stop", "ask")
+    assert check(rig)["ask"]["class"] == "stopped"
+
+
+def test_dead_polecat_is_resumed_and_finishes(rig: Repo, tmp_path: Path) -> None:
+    marker = tmp_path / "working"
+    bead = spawn(rig, "k9", f"write:a.txt=1;commit:first;touch:{marker};hang")
+    wait_for(marker.exists, 10, "the agent to work")
+    assert check(rig)["k9"]["class"] == "ok"
+    kill_group(rig, "k9")
+    rig.git("config", "gt.witness.deadGrace", "1h")  # just died: nobody acts yet
+    assert (check(rig, "--fix")["k9"]["action"], check(rig)["k9"]["applied"]) == ("none", [])
+    assert rig.gt("dogs", "run", "reap", "--json").json()[0]["did"] == []
+    rig.git("config", "gt.witness.deadGrace", "0s")
+    found = check(rig)["k9"]
+    assert (found["class"], found["action"]) == ("dead", "resume")
+    assert not found["agent_alive"] and not found["runner_alive"]
+    rig.env["FAKE_CLAUDE_RESUME_SCRIPT"] = "write:b.txt=2;commit:second"
+    fixed = check(rig, "--fix")["k9"]
+    assert fixed["applied"] == ["resumed (attempt 2)"]
+    st = exited(rig, "k9")
+    assert st["attempts"][bead] == 2
+    assert rig.git("log", "--format=%s", "gt/gt/k9").splitlines()[:2] == ["second", "first"]
+
+
+def test_dead_with_uncommitted_work_is_checkpointed_first(rig: Repo, tmp_path: Path) -> None:
+    marker = tmp_path / "dirty"
+    spawn(rig, "dd", f"write:a.txt=1;commit:first;write:wip.txt=unsaved;touch:{marker};hang")
+    wait_for(marker.exists, 10, "the agent to leave work uncommitted")
+    kill_group(rig, "dd")
+    found = check(rig)["dd"]
+    assert (found["class"], found["action"]) == ("dead_dirty", "checkpoint")
+    rig.env["FAKE_CLAUDE_RESUME_SCRIPT"] = "commit:second"
+    fixed = check(rig, "--fix")["dd"]
+    assert fixed["applied"][0].startswith("checkpoint ") and fixed["applied"][1].startswith(
+        "resumed")
+    ckpt = fixed["applied"][0].split()[1]
+    assert rig.git("show", f"{ckpt}:wip.txt") == "unsaved"
+    exited(rig, "dd")
+    assert rig.git("show", "gt/gt/dd:wip.txt") == "unsaved"  # the replacement kept it
+
+
+def test_exited_without_finishing_then_resume_limit_escalates(rig: Repo) -> None:
+    rig.git("config", "gt.witness.maxResumes", "1")
+    bead = spawn(rig, "quit", "write:a.txt=1;die:3", FAKE_CLAUDE_RESUME_SCRIPT="die:4")
+    exited(rig, "quit")
+    found = check(rig)["quit"]
+    assert (found["class"], found["action"]) == ("exited_unfinished", "resume")
+    assert "exit 3" in found["detail"]
+    check(rig, "--fix")
+    wait_for(lambda: ref_state(rig, "quit")["attempts"][bead] == 2
+             and ref_state(rig, "quit")["status"] == "exited", 10, "the resumed run to exit")
+    found = check(rig)["quit"]
+    assert (found["class"], found["action"], found["attempts"]) == \
+        ("exited_unfinished", "escalate", 2)
+    fixed = check(rig, "--fix")["quit"]
+    assert fixed["applied"][0].startswith("escalated")
+    esc = rig.gt("escalate", "list", "--json").json()[0]
+    assert esc["bead"] == bead and "after 2 attempts" in esc["message"]
+    assert ref_state(rig, "quit")["attempts"][bead] == 2  # no third run
+    assert check(rig, "--fix")["quit"]["applied"] == ["already escalated"]
+
+
+def test_idle_then_hung(rig: Repo, tmp_path: Path) -> None:
+    marker = tmp_path / "stuck"
+    spawn(rig, "zz", f"touch:{marker};hang", FAKE_CLAUDE_RESUME_SCRIPT="commit:unstuck")
+    wait_for(marker.exists, 10, "the agent to get stuck")
+    rig.git("config", "gt.witness.idleAfter", "1s")
+    rig.git("config", "gt.witness.hungAfter", "1h")
+    time.sleep(1.2)
+    found = check(rig)["zz"]
+    assert (found["class"], found["action"]) == ("idle", "none")
+    rig.git("config", "gt.witness.hungAfter", "1s")
+    found = check(rig)["zz"]
+    assert (found["class"], found["action"]) == ("hung", "resume")
+    pid = live(rig, "zz")["pid"]
+    fixed = check(rig, "--fix")["zz"]
+    assert fixed["applied"] == ["stopped", "resumed (attempt 2)"]
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    exited(rig, "zz")
+
+
+def _start_time(pid: int) -> int:
+    data = Path(f"/proc/{pid}/stat").read_text()
+    return int(data[data.rindex(")") + 2:].split()[19])
+
+
+def _pretend_agent(rig: Repo, name: str, pid: int, start: int) -> None:
+    """Point the runner's live record at another process as the agent."""
+    path = rig.path / ".git" / "gt" / "polecats" / name / "live.json"
+    data = json.loads(path.read_text())
+    data.update(pid=pid, pid_start=start)
+    path.write_text(json.dumps(data))
+
+
+def test_orphaned_agent_and_reused_pid(rig: Repo, tmp_path: Path) -> None:
+    marker = tmp_path / "m"
+    spawn(rig, "or", f"touch:{marker};hang", FAKE_CLAUDE_RESUME_SCRIPT="commit:again")
+    wait_for(marker.exists, 10, "the agent to start")
+    kill_group(rig, "or")
+    # An agent that outlived its runner (tmux, or a platform without a parent-death signal):
+    # a live process recorded with its true start time.
+    stray = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        _pretend_agent(rig, "or", stray.pid, _start_time(stray.pid) + 1)
+        found = check(rig)["or"]  # same pid, other start time: a reused pid, not the agent
+        assert found["class"] == "dead" and not found["agent_alive"]
+        _pretend_agent(rig, "or", stray.pid, _start_time(stray.pid))
+        found = check(rig)["or"]
+        assert (found["class"], found["action"]) == ("orphaned", "resume")
+        assert found["agent_alive"] and not found["runner_alive"]
+        fixed = check(rig, "--fix")["or"]
+        assert fixed["applied"] == ["stopped", "resumed (attempt 2)"]
+        assert stray.wait(timeout=5) != 0  # the stray agent was stopped
+    finally:
+        stray.kill()
+        stray.wait()
+    exited(rig, "or")
+
+
+def test_no_polecats(rig: Repo) -> None:
+    assert rig.gt("witness", "check").out.strip() == "no polecats"
+    assert rig.gt("witness", "check", "--json").json()["polecats"] == []
