@@ -15,8 +15,8 @@ Handler = Callable[[Repo, Sequence[str]], None]
 # kicks, Refinery kicks, autosync); each handler must be quick or hand off to a
 # detached process.
 HANDLERS: dict[str, list[str]] = {
-    "post-commit": ["git_gastown.due:on_git_event"],
-    "post-merge": ["git_gastown.due:on_git_event"],
+    "post-commit": ["git_gastown.due:on_git_event", "git_gastown.refinery.events:post_commit"],
+    "post-merge": ["git_gastown.refinery.events:post_merge", "git_gastown.due:on_git_event"],
     "post-checkout": ["git_gastown.due:on_git_event"],
     "pre-push": ["git_gastown.sync:pre_push"],
 }

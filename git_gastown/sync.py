@@ -45,6 +45,8 @@ SYNC_ENV = "GT_SYNC_ACTIVE"  # set for the pushes a sync makes: the pre-push hoo
 MERGERS: dict[str, str] = {
     "beads": "git_gastown.sync:merge_beads_ref",
     "hooks/": "git_gastown.hook:sync_merge",  # fast-forward, else merge_tips (W3)
+    "mq/": "git_gastown.refinery.clone:keep_local",
+    "mq-ledger": "git_gastown.refinery.clone:keep_local",
 }
 DEFAULT_MERGER = "git_gastown.sync:fast_forward_only"
 

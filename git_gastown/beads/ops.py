@@ -88,6 +88,28 @@ class Beads:
 
         return model.flatten(self.store.transact(op, actor, apply))
 
+    def update_many(
+        self, changes: Mapping[str, Mapping[str, Any]], actor: str, *, op: str = "update",
+        subject: str | None = None,
+    ) -> list[model.Bead]:
+        """Change several beads in one commit (bead id -> field changes)."""
+
+        def apply(tx: Tx) -> list[Doc]:
+            docs = []
+            for bead_id, fields in changes.items():
+                doc = tx.require(bead_id)
+                w = tx.writer(doc)
+                _apply_fields(w, doc, fields)
+                if w.changed:
+                    tx.put(doc)
+                docs.append(doc)
+            return docs
+
+        if not changes:
+            return []
+        docs = self.store.transact(op, actor, apply, subject=subject)
+        return [model.flatten(d) for d in docs]
+
     def close(self, bead_id: str, actor: str, reason: str = "") -> model.Bead:
         changes: dict[str, Any] = {"status": "closed"}
         if reason:

@@ -21,6 +21,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "witness": ("git_gastown.cli.witness", "health check of every polecat: dead, hung, waiting"),
     "deacon": ("git_gastown.cli.deacon", "one patrol over every rig; optional crontab line"),
     "dogs": ("git_gastown.cli.dogs", "maintenance: reap, prune merged worktrees, gc, locks"),
+    "refinery": ("git_gastown.cli.refinery", "the merge queue: batch, verify, bisect, land"),
+    "done": ("git_gastown.cli.done", "finish a Hook's work and queue it for landing"),
     "polecat": ("git_gastown.cli.polecat", "spawn, watch, stop and remove agents on Hooks"),
     "prime": ("git_gastown.cli.prime", "print the brief a fresh agent on a Hook starts with"),
     "handoff": ("git_gastown.cli.handoff", "leave notes and a checkpoint for the next agent"),

@@ -1,0 +1,290 @@
+"""Keeping the books after a verdict: beads, mail, conflicts, branches and checked-out worktrees."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from git_gastown.beads.ops import Beads, NewBead
+from git_gastown.errors import GtError
+from git_gastown.refinery import hooks
+from git_gastown.refinery.candidate import is_ancestor
+from git_gastown.refinery.config import Config
+from git_gastown.refinery.queue import MR, Queue
+from git_gastown.rig import Rig
+from git_gastown.store import refs
+
+ACTOR = "refinery"
+OUTPUT_LIMIT = 3000
+
+
+@dataclass
+class Notes:
+    """What the books did, for the ledger (one line each)."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.lines.append(text)
+
+
+class Books:
+    def __init__(self, rig: Rig, queue: Queue, cfg: Config) -> None:
+        self.rig = rig
+        self.repo = rig.repo
+        self.queue = queue
+        self.cfg = cfg
+        self.beads = Beads(rig.store)
+
+    # -- landed ----------------------------------------------------------------------
+
+    def landed_many(self, mrs: list[MR], landed_commit: str, notes: Notes) -> list[MR]:
+        """The books of MRs that landed in LANDED_COMMIT: one bead commit for all of them."""
+        if not mrs:
+            return []
+        target = mrs[0].target
+        reason = f"landed in {landed_commit[:12]} on {target}"
+        cache = self.beads.cache()
+        work: dict[str, dict[str, Any]] = {}
+        for mr in mrs:
+            for bead_id in mr.beads:
+                bead = cache.get(bead_id)
+                if bead is None or bead.get("status") == "closed" or bead_id in work:
+                    continue
+                work[bead_id] = {"status": "closed", "close_reason": f"{reason} ({mr.id})",
+                                 "mr": mr.id, "landed_commit": landed_commit}
+        ids = {m.id for m in mrs}
+        for bead in cache.query(labels=["conflict"], status=("open", "in_progress")):
+            if bead.get("fields", {}).get("mr") in ids and bead["id"] not in work:
+                work[bead["id"]] = {"status": "closed",
+                                    "close_reason": f"resolved: {reason}"}
+        mrs = self.queue.set_many(mrs, ACTOR, extra=work, state="landed",
+                                  landed_commit=landed_commit, reason=reason)
+        if work:
+            notes.add(f"closed {', '.join(work)}")
+            self._check_convoys(list(work), notes)
+        checked_out = {head for _path, head in worktrees(self.rig)}
+        for mr in mrs:
+            if mr.hook and hooks.release(self.repo, mr.hook, "done"):
+                notes.add(f"{mr.id}: released hook {mr.hook}")
+            self.delete_branch(mr, notes, checked_out)
+        return mrs
+
+    def _check_convoys(self, bead_ids: list[str], notes: Notes) -> None:
+        try:
+            convoy: Any = importlib.import_module("git_gastown.convoy")
+        except ImportError:
+            return
+        check = getattr(convoy, "check_convoys", None)
+        if check is None:
+            return
+        for c in check(self.rig.store, ACTOR, beads=bead_ids):
+            notes.add(f"convoy {getattr(c, 'id', c)} landed")
+
+    def sweep_branches(self, mrs: list[MR], notes: Notes) -> None:
+        """Delete branches of landed MRs kept earlier because a worktree had them checked
+        out, once that worktree is gone (a Dog pruned the Hook)."""
+        heads = refs.list_refs(self.repo, "refs/heads/")
+        landed = [m for m in mrs if m.state == "landed" and m.target == self.cfg.target
+                  and heads.get(f"refs/heads/{m.branch}") == m.commit]
+        if not landed:
+            return
+        checked_out = {head for _path, head in worktrees(self.rig)}
+        for mr in landed:
+            self.delete_branch(mr, notes, checked_out)
+
+    def delete_branch(self, mr: MR, notes: Notes, checked_out: set[str]) -> None:
+        """Delete the MR's branch only once its tip is reachable from the target."""
+        ref = f"refs/heads/{mr.branch}"
+        tip = refs.read_ref(self.repo, ref)
+        target_tip = refs.read_ref(self.repo, self.cfg.target_ref)
+        if tip is None or target_tip is None:
+            return
+        if tip != mr.commit:
+            notes.add(f"{mr.id}: kept {mr.branch}: it moved on to {tip[:12]}")
+            return
+        if not is_ancestor(self.repo, tip, target_tip):
+            notes.add(f"{mr.id}: kept {mr.branch}: not reachable from {mr.target}")
+            return
+        if ref in checked_out:
+            notes.add(f"{mr.id}: kept {mr.branch}: checked out in a worktree")
+            return
+        try:
+            refs.delete_ref(self.repo, ref, tip)
+            notes.add(f"{mr.id}: deleted branch {mr.branch}")
+        except GtError as exc:
+            notes.add(f"{mr.id}: kept {mr.branch}: {exc.message}")
+
+    # -- rejected --------------------------------------------------------------------
+
+    def rejected(self, mr: MR, output: str, candidate: str, notes: Notes) -> MR:
+        attempts = mr.attempts + 1
+        short = output[-OUTPUT_LIMIT:]
+        reason = f"gates failed on {candidate[:12]}"
+        mr = self.queue.set(mr, ACTOR, state="rejected", attempts=attempts, reason=reason)
+        self.queue.drop_ref(mr)
+        comment = (f"Refinery rejected {mr.branch} ({mr.id}, attempt {attempts}): {reason}."
+                   f"\n\n```\n{short}\n```")
+        for bead_id in mr.beads:
+            bead = self.beads.cache().get(bead_id)
+            if bead is None:
+                continue
+            if bead.get("status") == "closed":
+                self.beads.reopen(bead_id, ACTOR)
+            self.beads.comment(bead_id, ACTOR, comment)
+        subject = f"FIX_NEEDED: {mr.branch} failed the gates"
+        body = (f"The Refinery rejected merge request {mr.id} ({mr.branch} at {mr.commit[:12]}) "
+                f"after its failure repeated.\n\n{comment}\n\nFix it on {mr.branch}, commit, "
+                f"and finish again (git gt-done), or: git gt-refinery retry {mr.id}")
+        if attempts > self.cfg.fix_limit:
+            esc = self.escalate(mr, f"{mr.branch} rejected {attempts} times", body)
+            notes.add(f"{mr.id}: escalated as {esc} after {attempts} rejections")
+            return mr
+        if mr.owner:
+            msg = self.mail(mr.owner, subject, body, about=mr.id)
+            notes.add(f"{mr.id}: FIX_NEEDED mail {msg} to {mr.owner}")
+        if mr.hook and hooks.resume(self.repo, mr.hook, self._cwd()):
+            notes.add(f"{mr.id}: resumed polecat {mr.hook}")
+        return mr
+
+    # -- conflict --------------------------------------------------------------------
+
+    def conflict(self, mr: MR, paths: list[str], notes: Notes) -> MR:
+        files = ", ".join(paths[:20]) or "(paths not reported)"
+        reason = f"conflicts with {mr.target} in {files}"
+        mr = self.queue.set(mr, ACTOR, state="conflict", reason=reason)
+        self.queue.drop_ref(mr)
+        description = (
+            f"{mr.branch} (merge request {mr.id}, at {mr.commit[:12]}) no longer merges into "
+            f"{mr.target}: {reason}.\n\nTo fix: on {mr.branch}, `git merge {mr.target}` (or "
+            f"rebase), resolve, commit, then `git gt-done` (or `git gt-refinery enqueue "
+            f"{mr.branch}`).")
+        bead = self.beads.create(NewBead(
+            title=f"Resolve merge conflict: {mr.branch} vs {mr.target}", type="bug", priority=1,
+            assignee=mr.owner, description=description,
+            deps=[("related", mr.id)], labels=["conflict"],
+            fields={"mr": mr.id, "branch": mr.branch, "paths": paths[:100]},
+        ), ACTOR)
+        notes.add(f"{mr.id}: conflict bead {bead.id} for {mr.owner or 'nobody'}")
+        if mr.owner:
+            self.mail(mr.owner, f"FIX_NEEDED: {mr.branch} conflicts with {mr.target}",
+                      description, about=bead.id)
+        return mr
+
+    # -- messages --------------------------------------------------------------------
+
+    def mail(self, to: str, subject: str, body: str, *, about: str = "") -> str:
+        """Mail through W4's git_gastown.mail when present, else the same message bead."""
+        try:
+            mail: Any = importlib.import_module("git_gastown.mail")
+            msg = mail.send_mail(self.rig.store, to, subject, body, ACTOR, sender="refinery",
+                                 about=about, validate=False)
+            return str(msg.id)
+        except (ImportError, AttributeError, TypeError, GtError):
+            pass  # no mail module, or it refused: the same message as a bead of our own
+        fields = {"to": to, "from": "refinery", "subject": subject, "body": body}
+        if about:
+            fields["about"] = about
+        bead = self.beads.create(NewBead(title=subject, type="message", assignee=to,
+                                         description=body, fields=fields), ACTOR)
+        return bead.id
+
+    def escalate(self, mr: MR, message: str, body: str) -> str:
+        bead = self.beads.create(NewBead(
+            title=message, type="escalation", priority=1, description=body,
+            deps=[("related", mr.id)], fields={"severity": "high", "mr": mr.id,
+                                                "source": "refinery"}), ACTOR)
+        return bead.id
+
+    def _cwd(self) -> Path:
+        return self.repo.worktree or self.repo.common_dir
+
+
+# -- worktrees that have the target checked out ------------------------------------------
+
+
+def worktrees(rig: Rig) -> list[tuple[Path, str]]:
+    """(path, HEAD ref or commit) of every worktree of the repository."""
+    out = rig.repo.out("worktree", "list", "--porcelain")
+    items: list[tuple[Path, str]] = []
+    path: Path | None = None
+    head = ""
+    for line in [*out.splitlines(), ""]:
+        if line.startswith("worktree "):
+            path = Path(line[9:])
+        elif line.startswith("branch "):
+            head = line[7:]
+        elif line.startswith("HEAD ") and not head:
+            head = line[5:]
+        elif line == "" and path is not None:
+            items.append((path, head))
+            path, head = None, ""
+    return items
+
+
+def sync_state_path(rig: Rig) -> Path:
+    return rig.repo.runtime_path("refinery", "worktrees.json")
+
+
+def read_sync_state(rig: Rig) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(sync_state_path(rig).read_text())
+        return data
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def sync_checkouts(rig: Rig, target: str, old: str, new: str) -> list[dict[str, Any]]:
+    """Bring each clean worktree that has TARGET checked out from its files' commit to NEW.
+
+    A dirty one is never overwritten: it is recorded (status shows why) and caught up on a
+    later run once it is clean.
+    """
+    from git_gastown.git import scrubbed_env
+
+    repo = rig.repo
+    state = read_sync_state(rig)
+    results: list[dict[str, Any]] = []
+    ref = f"refs/heads/{target}"
+    live_paths = set()
+    for path, head in worktrees(rig):
+        if head != ref or not path.exists():
+            continue
+        key = str(path)
+        live_paths.add(key)
+        base = str(state.get(key, {}).get("at") or old)
+        if base == new:
+            state.pop(key, None)
+            continue
+        env = scrubbed_env({"GT_HOOKS": "0"})
+        repo.git("update-index", "-q", "--refresh", cwd=path, env=env, check=False)
+        cached = repo.git("diff-index", "--cached", "--quiet", base, "--", cwd=path, env=env,
+                          check=False).returncode
+        files = repo.git("diff-index", "--quiet", base, "--", cwd=path, env=env,
+                         check=False).returncode
+        entry: dict[str, Any] = {"path": key, "from": base, "to": new}
+        if cached != 0 or files != 0:
+            entry.update(status="dirty", reason="uncommitted changes: files left as they were "
+                         f"(at {base[:12]}); caught up on a later run once clean")
+            state[key] = {"at": base, "reason": entry["reason"]}
+            results.append(entry)
+            continue
+        proc = repo.git("read-tree", "-m", "-u", base, new, cwd=path, env=env, check=False)
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace").strip().splitlines()
+            entry.update(status="blocked", reason=(err[-1] if err else "read-tree failed"))
+            state[key] = {"at": base, "reason": entry["reason"]}
+        else:
+            entry.update(status="updated", reason="")
+            state.pop(key, None)
+        results.append(entry)
+    for key in [k for k in state if k not in live_paths]:
+        state.pop(key)
+    path = sync_state_path(rig)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    tmp.replace(path)
+    return results

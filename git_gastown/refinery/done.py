@@ -1,0 +1,150 @@
+"""Finishing a Hook's work: commit leftovers, checkpoint, enqueue, mark beads, start a run."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from git_gastown.beads.ops import Beads
+from git_gastown.errors import Conflict, UsageError
+from git_gastown.git import Repo
+from git_gastown.refinery import config as config_mod
+from git_gastown.refinery import hooks, runner
+from git_gastown.refinery.queue import MR, Queue
+from git_gastown.rig import Rig
+
+STATUSES = ("completed", "escalated", "deferred")
+TRAILER = "Gt-Done"
+_YES = re.compile(r"^\s*(yes|true|1)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class DoneResult:
+    status: str
+    branch: str
+    hook: str
+    commit: str
+    committed: str = ""  # the commit made from leftover edits, if any
+    checkpoint: str = ""
+    mr: MR | None = None
+    enqueued: str = ""  # queued | updated | unchanged
+    refinery_pid: int | None = None
+    beads: list[str] = field(default_factory=list)
+    escalation: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "branch": self.branch, "hook": self.hook,
+                "commit": self.commit, "committed": self.committed,
+                "checkpoint": self.checkpoint, "mr": self.mr.to_json() if self.mr else None,
+                "enqueued": self.enqueued, "refinery_pid": self.refinery_pid,
+                "beads": self.beads, "escalation": self.escalation}
+
+
+def _in(repo: Repo, *args: str, check: bool = True) -> str:
+    return repo.git(*args, check=check, env={"GT_HOOKS": "0"}).stdout.decode()
+
+
+def commit_leftovers(repo: Repo, author: str) -> str:
+    """Commit what the agent left uncommitted: edits and new files, never an unstaged deletion."""
+    modified = [p for p in _in(repo, "ls-files", "-m", "-z").split("\0") if p]
+    deleted = set(p for p in _in(repo, "ls-files", "-d", "-z").split("\0") if p)
+    untracked = [p for p in _in(repo, "ls-files", "-o", "--exclude-standard", "-z").split("\0")
+                 if p]
+    to_add = [p for p in modified if p not in deleted] + untracked
+    if to_add:
+        repo.git("add", "--", *to_add, env={"GT_HOOKS": "0"})
+    if repo.git("diff", "--cached", "--quiet", check=False).returncode == 0:
+        return ""
+    repo.git("commit", "-q", "--no-verify", "-m", f"{author}: leftover edits at gt-done",
+             env={"GT_HOOKS": "0"})
+    return _in(repo, "rev-parse", "HEAD").strip()
+
+
+def finish(
+    rig: Rig,
+    actor: str,
+    *,
+    status: str = "completed",
+    note: str = "",
+    priority: int = 2,
+    hotfix: bool = False,
+    extra_beads: tuple[str, ...] = (),
+    commit_left: bool = True,
+    start: bool = True,
+) -> DoneResult:
+    repo = rig.repo
+    if status not in STATUSES:
+        raise UsageError(f"unknown status {status!r}", hint=f"use one of: {', '.join(STATUSES)}")
+    if repo.worktree is None:
+        raise UsageError("git gt-done runs inside a Hook's worktree",
+                         hint="elsewhere, git gt-refinery enqueue BRANCH queues a branch")
+    branch = repo.head_branch()
+    if branch is None:
+        raise UsageError("HEAD is detached", hint="check out the Hook's branch first")
+    hook = hooks.hook_of_worktree(repo) or hooks.hook_for_branch(repo, branch) or ""
+    info = hooks.load(repo, hook) if hook else None
+    if not hook and not branch.startswith("gt/"):
+        raise UsageError(f"{branch} is not a Hook's branch (gt/<prefix>/<name>)",
+                         hint=f"to queue it anyway: git gt-refinery enqueue {branch}")
+    target = info.base if info and info.base else None
+    cfg = config_mod.load(rig, target)
+    if branch == cfg.target:
+        raise UsageError(f"{branch} is the target branch",
+                         hint="git gt-done finishes a work branch, not the branch it lands on")
+    result = DoneResult(status=status, branch=branch, hook=hook, commit="")
+    author = hook or actor
+    if commit_left:
+        result.committed = commit_leftovers(repo, author)
+    head = _in(repo, "rev-parse", "HEAD").strip()
+    result.commit = head
+    target_tip = _in(repo, "rev-parse", cfg.target_ref).strip()
+    if status == "completed" and repo.git("merge-base", "--is-ancestor", head, target_tip,
+                                          check=False).returncode == 0:
+        raise Conflict(f"{branch} has no new commits beyond {cfg.target}",
+                       hint="commit your work first (or finish with --status deferred)")
+    if hook and repo.worktree is not None:
+        result.checkpoint = hooks.checkpoint(repo, hook, repo.worktree, f"gt-done {status}") or ""
+        if note:
+            hooks.add_note(repo, hook, note, actor)
+    bead_ids = list(dict.fromkeys([*(info.beads if info else ()), *extra_beads]))
+    result.beads = bead_ids
+    beads = Beads(rig.store)
+    if status == "completed":
+        mr, what = Queue(rig).enqueue(branch, actor, target=cfg.target, priority=priority,
+                                      hotfix=hotfix, beads=bead_ids, hook=hook, polecat=hook)
+        result.mr, result.enqueued = mr, what
+        for bead_id in bead_ids:
+            beads.update(bead_id, actor, {"mr": mr.id, "done": "completed"}, op="done")
+            if note:
+                beads.comment(bead_id, actor, f"done ({mr.id}): {note}")
+        if start:
+            result.refinery_pid = runner.kick(repo)
+    elif status == "deferred":
+        for bead_id in bead_ids:
+            beads.update(bead_id, actor, {"status": "deferred", "done": "deferred"}, op="defer")
+            if note:
+                beads.comment(bead_id, actor, f"deferred: {note}")
+    else:
+        from git_gastown.beads.ops import NewBead
+
+        text = note or f"{hook or branch} could not finish its work"
+        esc = beads.create(NewBead(
+            title=f"Escalated by {hook or actor}: {text.splitlines()[0][:80]}",
+            type="escalation", priority=1, description=text,
+            deps=[("related", b) for b in bead_ids],
+            fields={"severity": "high", "hook": hook, "branch": branch, "source": "gt-done"},
+        ), actor)
+        result.escalation = esc.id
+        for bead_id in bead_ids:
+            beads.update(bead_id, actor, {"done": "escalated", "escalation": esc.id},
+                         op="escalate")
+    if hook and status != "completed":
+        hooks.release(repo, hook, "done")
+    return result
+
+
+def has_done_trailer(repo: Repo, rev: str = "HEAD") -> bool:
+    fmt = f"%(trailers:key={TRAILER},valueonly,separator=%x00)"
+    out = repo.git("log", "-1", f"--format={fmt}", rev, check=False).stdout.decode()
+    return any(_YES.match(v) for v in out.split("\0") if v.strip())

@@ -1,0 +1,193 @@
+"""git gt-done and the Gt-Done trailer: finishing a Hook's work hands it to the Refinery.
+
+The Hook here is made the way W3 makes one: a linked worktree on gt/<prefix>/<name>, the
+gt-hook marker in its git dir, and state.json in refs/gt/hooks/<name>.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import Repo
+from test_refinery import BAD_GATE, mrs, run, setup_gates
+
+
+def make_hook(repo: Repo, name: str, beads: list[str], tmp_path: Path) -> Path:
+    path = tmp_path / "hooks" / name
+    branch = f"gt/gt/{name}"
+    base = repo.git("rev-parse", "main")
+    repo.git("worktree", "add", "-q", "-b", branch, str(path), "main")
+    gitdir = Path(repo.run("git", "rev-parse", "--absolute-git-dir", cwd=path).out.strip())
+    (gitdir / "gt-hook").write_text(name + "\n")
+    state = {"name": name, "branch": branch, "base": "main", "base_commit": base,
+             "beads": beads, "status": "running", "format": 1}
+    blob = repo.run("git", "hash-object", "-w", "--stdin", input=json.dumps(state)).out.strip()
+    tree = repo.run("git", "mktree", input=f"100644 blob {blob}\tstate.json\n").out.strip()
+    commit = repo.git("commit-tree", tree, "-m", f"spawn {name}")
+    repo.git("update-ref", f"refs/gt/hooks/{name}", commit)
+    return path
+
+
+def in_hook(repo: Repo, path: Path, *args: str, check: bool = True) -> Any:
+    return repo.run(*args, cwd=path, check=check)
+
+
+def done(repo: Repo, path: Path, *args: str, check: bool = True) -> Any:
+    return repo.run("git-gt-done", *args, cwd=path, check=check)
+
+
+def test_done_refuses_a_branch_without_new_commits(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    path = make_hook(repo, "idle", [], tmp_path)
+    r = done(repo, path, check=False)
+    assert r.code == 4 and "no new commits" in r.err
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+
+
+def test_done_commits_leftovers_but_never_an_unstaged_deletion(repo: Repo,
+                                                               tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    work = repo.create("write the feature")
+    path = make_hook(repo, "alpha", [work], tmp_path)
+    (path / "feature.txt").write_text("new file\n")
+    (path / "README.md").unlink()  # deleted, not staged: must not be committed
+    r = done(repo, path, "--no-run", "--json", "--note", "all yours")
+    data = r.json()
+    from test_json_doc import tables_after
+
+    assert set(data) == tables_after("`git gt-done --json`")[0]
+    assert data["committed"] and data["enqueued"] == "queued"
+    assert data["mr"]["hook"] == "alpha" and data["mr"]["beads"] == [work]
+    tree = in_hook(repo, path, "git", "ls-tree", "--name-only", "HEAD").out.split()
+    assert "feature.txt" in tree and "README.md" in tree
+    assert not (path / "README.md").exists()
+    bead = repo.show(work)
+    assert bead["fields"]["mr"] == data["mr"]["id"]
+    assert any("all yours" in c["text"] for c in bead["comments"])
+    again = done(repo, path, "--no-run", "--json").json()
+    assert again["enqueued"] == "unchanged" and again["mr"]["id"] == data["mr"]["id"]
+
+
+def test_done_lands_in_the_background_and_closes_the_beads(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "test -f feature.txt")
+    work = repo.create("feature")
+    path = make_hook(repo, "bravo", [work], tmp_path)
+    (path / "feature.txt").write_text("done\n")
+    in_hook(repo, path, "git", "add", "feature.txt")
+    in_hook(repo, path, "git", "commit", "-qm", "feature")
+    t0 = time.time()
+    r = done(repo, path)
+    assert time.time() - t0 < 5 and "queued" in r.out
+    deadline = time.time() + 30
+    while time.time() < deadline and repo.show(work)["status"] != "closed":
+        time.sleep(0.2)
+    bead = repo.show(work)
+    assert bead["status"] == "closed" and "landed in" in bead["close_reason"]
+    assert repo.git("show", "main:feature.txt") == "done"
+    # the branch is checked out in the Hook's worktree, so it is kept for the Dogs to prune
+    assert repo.git("rev-parse", "--verify", "gt/gt/bravo")
+
+
+def test_gt_done_trailer_enqueues_from_any_tool(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.gt("refinery", "pause")  # keep it queued so we can look
+    work = repo.create("via trailer")
+    path = make_hook(repo, "charlie", [work], tmp_path)
+    (path / "x.txt").write_text("x\n")
+    in_hook(repo, path, "git", "add", "x.txt")
+    in_hook(repo, path, "git", "commit", "-qm", "plain commit")
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+    (path / "y.txt").write_text("y\n")
+    in_hook(repo, path, "git", "add", "y.txt")
+    in_hook(repo, path, "git", "commit", "-qm", "finish it\n\nGt-Done: yes")
+    m = mrs(repo)["gt/gt/charlie"]
+    assert m["state"] == "queued" and m["hook"] == "charlie" and m["beads"] == [work]
+    assert m["commit"] == in_hook(repo, path, "git", "rev-parse", "HEAD").out.strip()
+
+
+def test_done_deferred_and_escalated(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    a = repo.create("later")
+    path = make_hook(repo, "delta", [a], tmp_path)
+    r = done(repo, path, "--status", "deferred", "--note", "blocked on design", "--json")
+    assert r.json()["mr"] is None
+    assert repo.show(a)["status"] == "deferred"
+    b = repo.create("help")
+    path2 = make_hook(repo, "echo", [b], tmp_path)
+    r = done(repo, path2, "--status", "escalated", "--note", "cannot reach the API", "--json")
+    esc = r.json()["escalation"]
+    assert repo.show(esc)["type"] == "escalation"
+    assert repo.show(b)["fields"]["escalation"] == esc
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+
+
+def test_done_outside_a_hook_points_to_enqueue(repo: Repo) -> None:
+    repo.git("checkout", "-q", "-b", "feature")
+    r = repo.run("git-gt-done", check=False)
+    assert r.code == 2 and "git gt-refinery enqueue feature" in r.err
+
+
+def test_rejected_hook_work_mails_the_polecat_then_escalates(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, BAD_GATE, extra="fixLimit = 1\n")
+    work = repo.create("risky")
+    path = make_hook(repo, "foxtrot", [work], tmp_path)
+    (path / "bad.txt").write_text("BAD\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    m = mrs(repo)["gt/gt/foxtrot"]
+    assert m["state"] == "rejected" and m["attempts"] == 1
+    mail = [b for b in repo.bead("list", "--type", "message", "--json").json()
+            if b["assignee"] == "foxtrot"]
+    assert len(mail) == 1 and "FIX_NEEDED" in mail[0]["title"]
+    assert "found BAD" in mail[0]["description"]
+    # a second failed attempt passes the fix limit: escalation instead of more mail
+    (path / "bad.txt").write_text("still BAD\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    assert mrs(repo)["gt/gt/foxtrot"]["attempts"] == 2
+    escalations = repo.bead("list", "--type", "escalation", "--json").json()
+    assert len(escalations) == 1 and "rejected 2 times" in escalations[0]["title"]
+
+
+def test_a_hook_branch_merged_by_hand_closes_its_beads(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    work = repo.create("merged by a person")
+    path = make_hook(repo, "golf", [work], tmp_path)
+    (path / "g.txt").write_text("g\n")
+    in_hook(repo, path, "git", "add", "g.txt")
+    in_hook(repo, path, "git", "commit", "-qm", "work")
+    repo.git("merge", "-q", "--no-ff", "-m", "by hand", "gt/gt/golf")
+    bead = repo.show(work)
+    assert bead["status"] == "closed" and "merged by hand" in bead["close_reason"]
+
+
+def test_a_landed_branch_is_deleted_once_its_worktree_is_gone(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    path = make_hook(repo, "hotel", [], tmp_path)
+    (path / "h.txt").write_text("h\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    assert repo.git("rev-parse", "--verify", "gt/gt/hotel")  # kept: checked out
+    repo.git("worktree", "remove", "--force", str(path))  # what a Dog does once merged
+    run(repo)
+    assert repo.run("git", "rev-parse", "--verify", "gt/gt/hotel", check=False).code != 0
+
+
+def test_a_shell_polecat_lands_its_work_end_to_end(rig: Repo) -> None:
+    """W3's shell agent runs the bead, commits, ends with git gt-done; the Refinery lands."""
+    setup_gates(rig, "test -f out.txt")
+    bead = rig.create("make out", "--field", "run=echo hello > out.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "nux")
+    deadline = time.time() + 60
+    while time.time() < deadline and rig.show(bead)["status"] != "closed":
+        time.sleep(0.3)
+    closed = rig.show(bead)
+    assert closed["status"] == "closed" and "landed in" in closed["close_reason"]
+    assert rig.git("show", "main:out.txt") == "hello"
+    m = mrs(rig)["gt/gt/nux"]
+    assert m["state"] == "landed" and m["hook"] == "nux" and m["beads"] == [bead]
+    state = json.loads(rig.git("show", "refs/gt/hooks/nux:state.json"))
+    assert state["status"] == "done"
