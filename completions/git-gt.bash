@@ -46,6 +46,7 @@ declare -gA __gt_tree=(
     ["dogs"]="list run --help"
     ["dogs list"]="--help --json"
     ["dogs run"]="--due --help --json"
+    ["done"]="--actor --bead --help --hotfix --json --no-run --note --priority --status"
     ["escalate"]="ack bump close list raise show --help"
     ["escalate ack"]="--actor --help --json"
     ["escalate bump"]="--actor --help --json"
@@ -68,6 +69,19 @@ declare -gA __gt_tree=(
     ["polecat status"]="--help --json"
     ["polecat stop"]="--help --json --timeout"
     ["prime"]="--help --hook --json"
+    ["refinery"]="enqueue list log pause radar reject resume retry run show status --help"
+    ["refinery enqueue"]="--actor --bead --help --hotfix --json --no-run --priority --target"
+    ["refinery list"]="--all --help --json --state"
+    ["refinery log"]="--help --json --limit --mr --runs"
+    ["refinery pause"]="--help --json --reason"
+    ["refinery radar"]="--help --json --notify"
+    ["refinery reject"]="--actor --help --json --reason"
+    ["refinery resume"]="--help --json --no-run"
+    ["refinery retry"]="--actor --help --json --no-run"
+    ["refinery run"]="--foreground --help --json --target"
+    ["refinery show"]="--help --json --limit"
+    ["refinery status"]="--help --json"
+    ["status"]="--help --json --watch"
     ["sync"]="--actor --allow-unrelated --dry-run --help --json --no-push"
     ["witness"]="check --help"
     ["witness check"]="--actor --fix --help --json"
@@ -96,7 +110,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead convoy deacon demo doctor dogs escalate handoff init mail polecat prime sync witness"
+        __gitcomp "bead convoy deacon demo doctor dogs done escalate handoff init mail polecat prime refinery status sync witness"
         return
     fi
     local path
@@ -110,12 +124,15 @@ _git_gt_deacon() { __gt_git_complete deacon 2; }
 _git_gt_demo() { __gt_git_complete demo 2; }
 _git_gt_doctor() { __gt_git_complete doctor 2; }
 _git_gt_dogs() { __gt_git_complete dogs 2; }
+_git_gt_done() { __gt_git_complete done 2; }
 _git_gt_escalate() { __gt_git_complete escalate 2; }
 _git_gt_handoff() { __gt_git_complete handoff 2; }
 _git_gt_init() { __gt_git_complete init 2; }
 _git_gt_mail() { __gt_git_complete mail 2; }
 _git_gt_polecat() { __gt_git_complete polecat 2; }
 _git_gt_prime() { __gt_git_complete prime 2; }
+_git_gt_refinery() { __gt_git_complete refinery 2; }
+_git_gt_status() { __gt_git_complete status 2; }
 _git_gt_sync() { __gt_git_complete sync 2; }
 _git_gt_witness() { __gt_git_complete witness 2; }
 
@@ -125,4 +142,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-sync git-gt-witness
+complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-done git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-refinery git-gt-status git-gt-sync git-gt-witness

@@ -157,6 +157,15 @@ complete -c git-gt-dogs -n '__fish_seen_subcommand_from list' -l json
 complete -c git-gt-dogs -n '__fish_seen_subcommand_from run' -l due
 complete -c git-gt-dogs -n '__fish_seen_subcommand_from run' -l help
 complete -c git-gt-dogs -n '__fish_seen_subcommand_from run' -l json
+complete -c git-gt-done -n 'true' -l actor
+complete -c git-gt-done -n 'true' -l bead
+complete -c git-gt-done -n 'true' -l help
+complete -c git-gt-done -n 'true' -l hotfix
+complete -c git-gt-done -n 'true' -l json
+complete -c git-gt-done -n 'true' -l no-run
+complete -c git-gt-done -n 'true' -l note
+complete -c git-gt-done -n 'true' -l priority
+complete -c git-gt-done -n 'true' -l status
 complete -c git-gt-escalate -f -n 'not __fish_seen_subcommand_from ack bump close list raise show' -a 'ack bump close list raise show'
 complete -c git-gt-escalate -n 'not __fish_seen_subcommand_from ack bump close list raise show' -l help
 complete -c git -f -n '__fish_seen_subcommand_from gt-escalate' -a 'ack bump close list raise show'
@@ -252,6 +261,55 @@ complete -c git-gt-polecat -n '__fish_seen_subcommand_from stop' -l timeout
 complete -c git-gt-prime -n 'true' -l help
 complete -c git-gt-prime -n 'true' -l hook
 complete -c git-gt-prime -n 'true' -l json
+complete -c git-gt-refinery -f -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run show status' -a 'enqueue list log pause radar reject resume retry run show status'
+complete -c git-gt-refinery -n 'not __fish_seen_subcommand_from enqueue list log pause radar reject resume retry run show status' -l help
+complete -c git -f -n '__fish_seen_subcommand_from gt-refinery' -a 'enqueue list log pause radar reject resume retry run show status'
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l actor
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l bead
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l hotfix
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l no-run
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l priority
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from enqueue' -l target
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l all
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from list' -l state
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l limit
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l mr
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from log' -l runs
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from pause' -l reason
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from radar' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from radar' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from radar' -l notify
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l actor
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from reject' -l reason
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from resume' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from resume' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from resume' -l no-run
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l actor
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from retry' -l no-run
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l foreground
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from run' -l target
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l json
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l limit
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l help
+complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l json
+complete -c git-gt-status -n 'true' -l help
+complete -c git-gt-status -n 'true' -l json
+complete -c git-gt-status -n 'true' -l watch
 complete -c git-gt-sync -n 'true' -l actor
 complete -c git-gt-sync -n 'true' -l allow-unrelated
 complete -c git-gt-sync -n 'true' -l dry-run
@@ -265,4 +323,4 @@ complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l actor
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l fix
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l help
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l json
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-escalate gt-handoff gt-init gt-mail gt-polecat gt-prime gt-sync gt-witness'
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-done gt-escalate gt-handoff gt-init gt-mail gt-polecat gt-prime gt-refinery gt-status gt-sync gt-witness'

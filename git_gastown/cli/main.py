@@ -29,6 +29,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
     "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
     "sync": ("git_gastown.cli.sync", "fetch, merge and push beads and refs/gt/* with a remote"),
+    "status": ("git_gastown.cli.status", "one screen: agents, convoys, merge queue, escalations"),
 }
 
 # Families whose console script starts in a click-free module that answers the hot reads
