@@ -77,10 +77,14 @@ def test_install_then_demo_in_fresh_home(tmp_path: Path) -> None:
     assert (bindir / "git-gt-bead").exists()
     assert (bindir / "git-gt-demo").exists()
     env = dict(base, PATH=f"{bindir}:{base['PATH']}")
-    proc = subprocess.run(["git", "gt-demo", str(tmp_path / "d")], env=env, text=True,
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    proc = subprocess.run(["git", "gt-demo", str(tmp_path / "d"), "--json"], env=env,
+                          text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "Demo finished" in proc.stdout
+    assert "Demo finished" in proc.stderr  # narration goes to stderr with --json
+    summary = json.loads(proc.stdout)
+    assert summary["landed"] == 10 and summary["resumed"]  # the outcome, not just the end
+    assert "culprit" in subprocess.run(["git", "gt-refinery", "log"], cwd=summary["dir"],
+                                       env=env, text=True, capture_output=True).stdout
     subprocess.run(["./install.sh", "--prefix", str(tmp_path / "prefix"), "--uninstall"],
                    cwd=ROOT, env=base, check=True, capture_output=True, timeout=120)
     assert not (bindir / "git-gt-bead").exists()
