@@ -81,6 +81,7 @@ declare -gA __gt_tree=(
     ["refinery run"]="--foreground --help --json --target"
     ["refinery show"]="--help --json --limit"
     ["refinery status"]="--help --json"
+    ["status"]="--help --json --watch"
     ["sync"]="--actor --allow-unrelated --dry-run --help --json --no-push"
     ["witness"]="check --help"
     ["witness check"]="--actor --fix --help --json"
@@ -109,7 +110,7 @@ __gt_git_complete() {
 
 _git_gt() {
     if [[ $cword -le 2 ]]; then
-        __gitcomp "bead convoy deacon demo doctor dogs done escalate handoff init mail polecat prime refinery sync witness"
+        __gitcomp "bead convoy deacon demo doctor dogs done escalate handoff init mail polecat prime refinery status sync witness"
         return
     fi
     local path
@@ -131,6 +132,7 @@ _git_gt_mail() { __gt_git_complete mail 2; }
 _git_gt_polecat() { __gt_git_complete polecat 2; }
 _git_gt_prime() { __gt_git_complete prime 2; }
 _git_gt_refinery() { __gt_git_complete refinery 2; }
+_git_gt_status() { __gt_git_complete status 2; }
 _git_gt_sync() { __gt_git_complete sync 2; }
 _git_gt_witness() { __gt_git_complete witness 2; }
 
@@ -140,4 +142,4 @@ _gt_direct() {
     path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
     mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-done git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-refinery git-gt-sync git-gt-witness
+complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-done git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-refinery git-gt-status git-gt-sync git-gt-witness

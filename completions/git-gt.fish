@@ -307,6 +307,9 @@ complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l json
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from show' -l limit
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l help
 complete -c git-gt-refinery -n '__fish_seen_subcommand_from status' -l json
+complete -c git-gt-status -n 'true' -l help
+complete -c git-gt-status -n 'true' -l json
+complete -c git-gt-status -n 'true' -l watch
 complete -c git-gt-sync -n 'true' -l actor
 complete -c git-gt-sync -n 'true' -l allow-unrelated
 complete -c git-gt-sync -n 'true' -l dry-run
@@ -320,4 +323,4 @@ complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l actor
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l fix
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l help
 complete -c git-gt-witness -n '__fish_seen_subcommand_from check' -l json
-complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-done gt-escalate gt-handoff gt-init gt-mail gt-polecat gt-prime gt-refinery gt-sync gt-witness'
+complete -c git -f -n '__fish_use_subcommand' -a 'gt-bead gt-convoy gt-deacon gt-demo gt-doctor gt-dogs gt-done gt-escalate gt-handoff gt-init gt-mail gt-polecat gt-prime gt-refinery gt-status gt-sync gt-witness'

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -31,12 +33,18 @@ SAMPLE_FILES = {
 }
 
 
-def _op(name: str, body: str, test: str) -> str:
-    """A `run` command that appends a function and its test (a polecat's whole job)."""
-    code = f"\n\ndef {name}{body}\n"
-    test_code = f"\n    def test_{name}(self):\n{test}\n"
-    return (f"printf %s {shlex.quote(code)} >> calc/ops.py && "
-            f"printf %s {shlex.quote(test_code)} >> tests/test_ops.py")
+def _op(name: str, body: str, test: str, imports: str = "", before: str = "") -> str:
+    """A `run` command that writes one module and its test (a polecat's whole job).
+
+    Each bead writes its own files, so polecats working in parallel never conflict.
+    """
+    code = f'"""{name}()."""\n{imports}\n\ndef {name}{body}\n'
+    test_code = (f"import unittest\n\nfrom calc.{name} import {name}\n\n\n"
+                 f"class Test{name.capitalize()}(unittest.TestCase):\n"
+                 f"    def test_{name}(self):\n{test}\n")
+    write = (f"printf %s {shlex.quote(code)} > calc/{name}.py && "
+             f"printf %s {shlex.quote(test_code)} > tests/test_{name}.py")
+    return f"{before} && {write}" if before else write
 
 
 @dataclass(frozen=True)
@@ -46,43 +54,45 @@ class DemoBead:
     run: str
     priority: int = 2
     after: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
 
 
 BEADS: tuple[DemoBead, ...] = (
     DemoBead("sub", "Add subtract()", _op("subtract", "(a, b):\n    return a - b",
-             "        self.assertEqual(ops.subtract(5, 3), 2)"), 1),
+             "        self.assertEqual(subtract(5, 3), 2)"), 1),
     DemoBead("mul", "Add multiply()", _op("multiply", "(a, b):\n    return a * b",
-             "        self.assertEqual(ops.multiply(4, 3), 12)"), 1),
+             "        self.assertEqual(multiply(4, 3), 12)"), 1),
     DemoBead("neg", "Add negate()", _op("negate", "(a):\n    return -a",
-             "        self.assertEqual(ops.negate(4), -4)"), 2),
-    DemoBead("sq", "Add square() using multiply()", _op(
-        "square", "(a):\n    return multiply(a, a)",
-        "        self.assertEqual(ops.square(7), 49)"), 2, ("mul",)),
-    DemoBead("cube", "Add cube() using square()", _op(
-        "cube", "(a):\n    return multiply(square(a), a)",
-        "        self.assertEqual(ops.cube(3), 27)"), 3, ("sq",)),
-    DemoBead("abs", "Add absolute() using negate()", _op(
-        "absolute", "(a):\n    return negate(a) if a < 0 else a",
-        "        self.assertEqual(ops.absolute(-4), 4)"), 2, ("neg",)),
-    DemoBead("avg", "Add mean()", _op(
+             "        self.assertEqual(negate(4), -4)")),
+    DemoBead("mean", "Add mean()", _op(
         "mean", "(values):\n    return sum(values) / len(values)",
-        "        self.assertEqual(ops.mean([1, 2, 3]), 2)"), 2),
+        "        self.assertEqual(mean([1, 2, 3]), 2)")),
     DemoBead("clamp", "Add clamp()", _op(
         "clamp", "(x, lo, hi):\n    return max(lo, min(x, hi))",
-        "        self.assertEqual(ops.clamp(12, 0, 10), 10)"), 3),
-    DemoBead("sign", "Add sign() using clamp()", _op(
-        "sign", "(a):\n    return clamp(a, -1, 1) if a in (-1, 0, 1) else (1 if a > 0 else -1)",
-        "        self.assertEqual(ops.sign(-9), -1)"), 3, ("clamp",)),
-    DemoBead("pow", "Add power()", _op(
+        "        self.assertEqual(clamp(12, 0, 10), 10)"), 3),
+    # The slow one: the demo kills its polecat mid-work and a replacement finishes it.
+    DemoBead("power", "Add power() (slow to write)", _op(
         "power", "(a, n):\n    return a ** n",
-        "        self.assertEqual(ops.power(2, 10), 1024)"), 2),
-    DemoBead("mod", "Add modulo()", _op(
-        "modulo", "(a, n):\n    return a % n",
-        "        self.assertEqual(ops.modulo(10, 3), 1)"), 3),
-    DemoBead("hyp", "Add hypot() using square() and power()", _op(
+        "        self.assertEqual(power(2, 10), 1024)", before="sleep 4")),
+    # The broken one: its own test fails, so the Refinery bisects it out of the batch.
+    DemoBead("divide", "Add divide()", _op(
+        "divide", "(a, b):\n    return a * b  # oops",
+        "        self.assertEqual(divide(8, 2), 4)")),
+    # The stuck one: it never finishes, so the Witness reports it stalled and escalates.
+    DemoBead("bench", "Benchmark the calculator", "sleep 600", 3),
+    DemoBead("square", "Add square() using multiply()", _op(
+        "square", "(a):\n    return multiply(a, a)", "        self.assertEqual(square(7), 49)",
+        "from calc.multiply import multiply\n"), 2, ("mul",)),
+    DemoBead("absolute", "Add absolute() using negate()", _op(
+        "absolute", "(a):\n    return negate(a) if a < 0 else a",
+        "        self.assertEqual(absolute(-4), 4)", "from calc.negate import negate\n"),
+        2, ("neg",)),
+    DemoBead("cube", "Add cube() using square()", _op(
+        "cube", "(a):\n    return multiply(square(a), a)", "        self.assertEqual(cube(3), 27)",
+        "from calc.multiply import multiply\nfrom calc.square import square\n"), 3, ("square",)),
+    DemoBead("hypot", "Add hypot() using square() and power()", _op(
         "hypot", "(a, b):\n    return power(square(a) + square(b), 0.5)",
-        "        self.assertEqual(ops.hypot(3, 4), 5)"), 3, ("sq", "pow")),
+        "        self.assertEqual(hypot(3, 4), 5)",
+        "from calc.power import power\nfrom calc.square import square\n"), 3, ("square", "power")),
 )
 
 
@@ -94,6 +104,8 @@ class Demo:
     echo: Callable[[str], None]
     env: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
+    resumed: str = ""
+    landed: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -115,8 +127,8 @@ class Demo:
                           f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
         return proc.stdout
 
-    def show(self, *args: str) -> None:
-        out = self.sh(*args)
+    def show(self, *args: str, cwd: Path | None = None) -> None:
+        out = self.sh(*args, cwd=cwd)
         for line in out.rstrip().splitlines():
             self.echo("    " + line)
 
@@ -131,77 +143,208 @@ class Demo:
             path.write_text(text)
         (self.rig / "run_tests.sh").chmod(0o755)
         (self.rig / ".gastown.toml").write_text(
-            '# git-gastown settings for the demo rig\n\n[refinery]\ngates = ["./run_tests.sh"]\n'
-            "timeout = 60\nmaxBatch = 8\n"
+            "# git-gastown settings for the demo rig\n\n"
+            '[refinery]\ngates = ["./run_tests.sh"]   # must pass before anything lands\n'
+            "timeout = 60\nmaxBatch = 8\n\n"
+            "[convoy]\nstallAfter = \"5s\"   # the demo's patience; the default is 1h\n"
         )
         self.sh("git", "init", "-q", "-b", "main", show=False)
         self.sh("git", "add", "-A", show=False)
         self.sh("git", "commit", "-q", "-m", "calc: add() and its test", show=False)
         self.sh("./run_tests.sh")
+        hub = self.root / "hub.git"
+        self.sh("git", "init", "-q", "--bare", str(hub), show=False)
+        self.sh("git", "remote", "add", "origin", str(hub), show=False)
+        self.sh("git", "push", "-q", "origin", "main", show=False)
+        self.echo(f"    (a bare remote for later: {hub})")
 
     def init(self) -> None:
         self.say("Enabling gastown: beads live in refs/gt/beads, hooks are installed")
         self.show("git", "gt-init", "--prefix", "calc")
+        # The demo starts each Refinery run itself so you can watch it; normally
+        # `git gt-done` starts one in the background.
+        self.sh("git", "config", "gt.refinery.autostart", "false", show=False)
+        # Keep the polecats' worktrees inside the demo directory, so removing it removes all.
+        self.sh("git", "config", "gt.worktreeRoot", str(self.root / "worktrees"), show=False)
 
     def create_beads(self) -> None:
-        self.say(f"Creating {len(BEADS)} beads with dependencies (each has a `run` command"
-                 " for the built-in shell agent)")
+        self.say(f"Creating {len(BEADS)} beads with dependencies and a mountain convoy"
+                 " (each bead has a `run` command for the built-in shell agent)")
         for b in BEADS:
             args = ["git", "gt-bead", "create", b.title, "-p", str(b.priority),
                     "--field", f"run={b.run}"]
             for dep in b.after:
                 args += ["--dep", f"blocks:{self.ids[dep]}"]
-            self.ids[b.key] = self.sh(*args, show=b.key in ("sub", "sq")).strip()
+            if b.key in ("sub", "square"):
+                deps = "".join(f" --dep blocks:{self.ids[d]}" for d in b.after)
+                self.echo(f"  $ git gt-bead create {shlex.quote(b.title)} -p {b.priority}"
+                          f" --field run='<writes calc/... and tests/...>'{deps}")
+            self.ids[b.key] = self.sh(*args, show=False).strip()
         self.echo(f"    ... {len(BEADS)} beads created")
-        self.say("What can start now, and what waits")
-        self.show("git", "gt-bead", "ready")
+        self.show("git", "gt-convoy", "create", "--name", "calc", "--mountain",
+                  *self.ids.values())
         self.show("git", "gt-bead", "blocked")
 
-    def work_serially(self) -> None:
-        """Agents claim ready beads atomically and do the work, in dependency order."""
-        self.say("Four workers take ready beads with an atomic claim and do the work")
-        workers = [f"worker-{n}" for n in range(1, 5)]
-        done = 0
-        turn = 0
+    # -- helpers over the real commands --------------------------------------------------
+
+    def polecats(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = json.loads(
+            self.sh("git", "gt-polecat", "list", "--json", show=False))
+        return data
+
+    def polecat_status(self, name: str) -> dict[str, Any]:
+        data = json.loads(self.sh("git", "gt-polecat", "status", name, "--json", show=False))
+        found: dict[str, Any] = data["polecats"][0]
+        return found
+
+    def polecat_of(self, key: str) -> dict[str, Any]:
+        bead = self.ids[key]
+        for p in self.polecats():
+            if bead in p["beads"]:
+                return p
+        raise GtError(f"demo: no polecat took {bead}")
+
+    def wait_for_polecats(self, limit: float = 60) -> None:
+        """Until every polecat but the stuck one has finished its run."""
+        stuck = self.ids["bench"]
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            busy = [p for p in self.polecats() if stuck not in p["beads"]
+                    and p["live_status"] in ("spawning", "setup", "running")]
+            if not busy:
+                return
+            time.sleep(0.3)
+        raise GtError("demo: polecats did not finish within a minute")
+
+    def ready_in_convoy(self) -> int:
+        ready = json.loads(self.sh("git", "gt-bead", "ready", "--json", show=False))
+        mine = set(self.ids.values())
+        return sum(1 for b in ready if b["id"] in mine)
+
+    def queued(self) -> int:
+        mrs = json.loads(self.sh("git", "gt-refinery", "list", "--json", show=False))
+        return sum(1 for m in mrs if m.get("state") in ("queued", "testing"))
+
+    # -- the story ------------------------------------------------------------------------
+
+    def dispatch(self, first: bool) -> None:
+        if first:
+            self.say("Dispatching shell polecats for every ready bead: each gets its own "
+                     "worktree, branch and Hook")
+        self.show("git", "gt-convoy", "dispatch", "calc", "--max", "8")
+
+    def kill_and_resume(self) -> None:
+        self.say("Killing one polecat mid-work (kill -9), as a crash would")
+        deadline = time.monotonic() + 20
         while True:
-            actor = workers[turn % len(workers)]
-            turn += 1
-            env = dict(self.env, GT_ACTOR=actor)
-            proc = subprocess.run(["git", "gt-bead", "ready", "--claim", "--json"],
-                                  cwd=self.rig, env=env, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL)
-            if proc.returncode == 3:
+            p = self.polecat_of("power")
+            status = self.polecat_status(p["name"])
+            if status["pid"] and status["agent_alive"]:
                 break
-            if proc.returncode != 0:
-                raise GtError(f"claim failed: {proc.stderr.strip()}")
-            bead = json.loads(proc.stdout)
-            self.sh("sh", "-c", bead["fields"]["run"], show=False, env=env)
-            self.sh("./run_tests.sh", show=False)
-            self.sh("git", "add", "-A", show=False)
-            self.sh("git", "commit", "-q", "-m", f"{bead['title']} ({bead['id']})",
-                    show=False, env=env)
-            self.sh("git", "gt-bead", "close", bead["id"], "--reason", "tests pass",
-                    show=False, env=env)
-            done += 1
-            self.echo(f"    {actor} claimed {bead['id']} ({bead['title']}), tests pass, closed")
-        self.echo(f"    {done} beads done; every claim was atomic, every change is a commit")
+            if time.monotonic() > deadline:
+                raise GtError("demo: the slow polecat never started")
+            time.sleep(0.2)
+        name, pid = p["name"], int(status["pid"])
+        self.echo(f"  $ kill -9 {pid}    # {name}'s agent, halfway through "
+                  f"{self.ids['power']}")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        # The runner notices, records the exit and checkpoints; then the Hook is free.
+        while (st := self.polecat_status(name))["agent_alive"] or st["runner_alive"]:
+            time.sleep(0.1)
+        self.resumed = name
+        self.echo("    the work so far is safe in its Hook (branch + refs/gt/hooks/"
+                  f"{name}); a replacement picks it up:")
+        self.show("git", "gt-polecat", "spawn", "--resume", name)
+
+    def refine(self, first: bool) -> None:
+        if first:
+            self.say("Landing: the Refinery stacks the finished branches on main, runs the "
+                     "tests once for the batch, and bisects when the batch fails")
+        out = self.sh("git", "gt-refinery", "run", "--foreground")
+        for line in out.rstrip().splitlines():
+            self.echo("    " + line)
+
+    def rounds(self) -> None:
+        self.dispatch(first=True)
+        self.kill_and_resume()
+        for n in range(6):
+            self.wait_for_polecats()
+            self.refine(first=n == 0)
+            if not self.ready_in_convoy() and not self.queued():
+                break
+            if self.ready_in_convoy():
+                self.say("Landed work unblocked more beads: the next round")
+                self.dispatch(first=False)
+        landed = json.loads(self.sh("git", "gt-refinery", "list", "--json", "--all",
+                                    show=False, check=False) or "[]")
+        self.landed = sum(1 for m in landed if m.get("state") == "landed")
+
+    def stall(self) -> None:
+        self.say("One bead is stuck (its command never ends): the patrol notices")
+        deadline = time.monotonic() + 10
+        while True:
+            out = self.sh("git", "gt-deacon", "patrol")
+            escalations = json.loads(self.sh("git", "gt-escalate", "list", "--json",
+                                             show=False))
+            if any(self.ids["bench"] in (e.get("bead") or "") + e["message"]
+                   for e in escalations) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        for line in out.rstrip().splitlines()[:8]:
+            self.echo("    " + line)
+        self.show("git", "gt-escalate", "list")
+        stuck = self.polecat_of("bench")["name"]
+        self.show("git", "gt-polecat", "stop", stuck)
+
+    def sync(self) -> None:
+        self.say("Another machine: beads travel through any git remote")
+        self.sh("git", "push", "-q", "origin", "main")
+        out = self.sh("git", "gt-sync", "origin")
+        hooks = [ln for ln in out.splitlines() if ln.startswith("hooks/")]
+        for line in out.rstrip().splitlines():
+            if not line.startswith(("hooks/", "pushed")):
+                self.echo("    " + line)
+        self.echo(f"    ... and {len(hooks)} Hooks (state, transcripts, checkpoints); pushed")
+        clone = self.root / "calc-clone"
+        self.sh("git", "clone", "-q", str(self.root / "hub.git"), str(clone), cwd=self.root,
+                show=False)
+        self.echo("  $ git clone hub.git calc-clone && cd calc-clone")
+        self.show("git", "gt-init", cwd=clone)
+        self.show("git", "gt-bead", "stats", cwd=clone)
 
     def finish(self) -> None:
         self.say("Where things stand")
-        self.show("git", "gt-bead", "stats")
-        self.show("./run_tests.sh")
-        self.echo("\n  The beads' own history (one commit per change):")
-        log = self.sh("git", "log", "--oneline", "refs/gt/beads", show=False).splitlines()
-        for line in log[:5]:
+        self.show("git", "gt-status")
+        log = self.sh("git", "log", "--oneline", "main", show=False).splitlines()
+        self.echo(f"\n  main now has {len(log)} commits, every one tested by the Refinery:")
+        for line in log[:4]:
             self.echo("    " + line)
-        self.echo(f"    ... {len(log)} commits on refs/gt/beads")
         elapsed = time.monotonic() - self.started
-        self.echo(f"\nDemo finished in {elapsed:.1f}s. Try next:\n"
-                  f"  cd {self.rig}\n"
-                  "  git gt-bead list --all          # every bead, closed ones too\n"
-                  "  git gt-bead history <id>        # every change to one bead\n"
-                  "  git log --stat refs/gt/beads    # the beads are plain git history\n"
-                  "  man git-gt-bead                 # the manual")
+        self.echo(
+            f"\nDemo finished in {elapsed:.0f}s. Try next:\n"
+            f"  cd {self.rig}\n"
+            "  git gt-refinery log              # every batch: members, gate runs, the culprit\n"
+            f"  git gt-polecat logs {self.resumed or 'NAME'}        "
+            "# a polecat's event stream, kept in git\n"
+            "  git gt-bead history <id>         # every change to one bead\n"
+            "  git log refs/gt/beads            # beads are plain git history\n"
+            "Use a real agent instead of the shell one (headless, with its own account):\n"
+            "  git gt-convoy dispatch calc --agent claude    # or codex, gemini, aider, copilot\n"
+            "  # or for every polecat: printf '[polecat]\\nagent = \"codex\"\\n' >> .gastown.toml"
+        )
+
+    def cleanup(self) -> None:
+        """Leave no process behind, whatever happened: stop every polecat still running."""
+        if not (self.rig / ".git").exists():
+            return
+        try:
+            running = [p["name"] for p in self.polecats()
+                       if p["live_status"] in ("spawning", "setup", "running")]
+        except (GtError, ValueError):
+            return
+        for name in running:
+            self.sh("git", "gt-polecat", "stop", name, show=False, check=False)
 
 
 def demo_env() -> dict[str, str]:
@@ -223,7 +366,11 @@ def run_demo(directory: Path, echo: Callable[[str], None],
                          hint="give a new directory: git gt-demo DIR")
     directory.mkdir(parents=True, exist_ok=True)
     demo = Demo(directory.resolve(), echo, demo_env())
-    for step in steps or ("make_sample", "init", "create_beads", "work_serially", "finish"):
-        getattr(demo, step)()
-    return {"dir": str(demo.rig), "beads": demo.ids,
-            "seconds": round(time.monotonic() - demo.started, 1)}
+    try:
+        for step in steps or ("make_sample", "init", "create_beads", "rounds", "stall", "sync",
+                              "finish"):
+            getattr(demo, step)()
+    finally:
+        demo.cleanup()
+    return {"dir": str(demo.rig), "beads": demo.ids, "resumed": demo.resumed,
+            "landed": demo.landed, "seconds": round(time.monotonic() - demo.started, 1)}

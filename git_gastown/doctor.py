@@ -195,6 +195,26 @@ def check_worktrees(repo: Repo) -> Finding:
                    "(their branches are kept)", fix)
 
 
+def check_locks(repo: Repo) -> Finding:
+    from git_gastown import dogs
+    from git_gastown.rig import Rig
+
+    rig = Rig(repo)
+    stale, kept = dogs.stale_locks(rig)
+    if not stale:
+        held = f"; {len(kept)} old lock(s) still held by running processes" if kept else ""
+        return Finding("locks", "ok", "no stale git lock files" + held)
+    names = ", ".join(str(p.relative_to(repo.common_dir)) for p, _ in stale[:3])
+
+    def fix() -> str:
+        result = dogs.DogResult("locks", True)
+        dogs.locks(rig, result)
+        return "; ".join(result.did) or "nothing to remove"
+
+    return Finding("locks", "warn", f"{len(stale)} stale git lock file(s) left by a killed "
+                   f"git: {names}", fix)
+
+
 def check_agents() -> Finding:
     found = {name: shutil.which(name) for name in AGENT_CLIS}
     have = [n for n, p in found.items() if p]
@@ -214,6 +234,7 @@ RIG_CHECKS: list[tuple[str, Callable[[Repo], Finding]]] = [
     ("refspecs", check_refspecs),
     ("objects", check_objects),
     ("worktrees", check_worktrees),
+    ("locks", check_locks),
 ]
 
 

@@ -156,7 +156,8 @@ def _open_files() -> set[str] | None:
     return held
 
 
-def locks(rig: Rig, result: DogResult) -> None:
+def stale_locks(rig: Rig) -> tuple[list[tuple[Path, float]], list[Path]]:
+    """Git lock files older than dogs.locks.staleAfter: (stale ones, old ones still held)."""
     max_age = timeutil.parse_duration(rig.setting("dogs.locks.staleAfter", "10m"),
                                       "dogs.locks.staleAfter")
     now = time.time()
@@ -167,13 +168,20 @@ def locks(rig: Rig, result: DogResult) -> None:
             if age >= max_age:
                 old.append((path, age))
     if not old:
-        return
+        return [], []
     held = _open_files()
-    for path, age in old:
+    stale = [(p, a) for p, a in old if held is None or str(p) not in held]
+    kept = [p for p, _ in old if held is not None and str(p) in held]
+    return stale, kept
+
+
+def locks(rig: Rig, result: DogResult) -> None:
+    stale, kept = stale_locks(rig)
+    for path in kept:
+        result.did.append(f"kept {path.relative_to(rig.repo.common_dir)} "
+                          "(held open by a running process)")
+    for path, age in stale:
         rel = path.relative_to(rig.repo.common_dir)
-        if held is not None and str(path) in held:
-            result.did.append(f"kept {rel} (held open by a running process)")
-            continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             result.did.append(f"removed stale {rel} ({timeutil.human_age(age)} old)")

@@ -16,7 +16,7 @@ Handler = Callable[[Repo, Sequence[str]], None]
 # detached process.
 HANDLERS: dict[str, list[str]] = {
     "post-commit": ["git_gastown.due:on_git_event", "git_gastown.refinery.events:post_commit"],
-    "post-merge": ["git_gastown.due:on_git_event", "git_gastown.refinery.events:post_merge"],
+    "post-merge": ["git_gastown.refinery.events:post_merge", "git_gastown.due:on_git_event"],
     "post-checkout": ["git_gastown.due:on_git_event"],
     "pre-push": ["git_gastown.sync:pre_push"],
 }

@@ -17,14 +17,38 @@ def test_demo_runs_end_to_end(tmp_path: Path, env: dict[str, str]) -> None:
     r = Repo(tmp_path, env).run("git", "gt-demo", "out", "--json")
     summary = json.loads(r.out)
     rig = Path(summary["dir"])
-    assert len(summary["beads"]) == 12
     runner = Repo(rig, env)
-    beads = runner.bead("list", "--all", "--json").json()
-    assert {b["status"] for b in beads} == {"closed"}
-    log = runner.git("log", "--format=%s", "main").splitlines()
-    assert len(log) >= 13  # the initial commit and one per bead
+    ids = summary["beads"]
+    assert len(ids) == 12
+    beads = {b["id"]: b for b in runner.bead("list", "--all", "--json").json()}
+    # Ten beads landed and closed; the broken one and the stuck one did not.
+    closed = {k for k, bid in ids.items() if beads[bid]["status"] == "closed"}
+    assert closed == set(ids) - {"divide", "bench"}
+    assert summary["landed"] == 10
+    # Every landed change is on main, and main's tests pass.
+    files = runner.git("ls-tree", "-r", "--name-only", "main").splitlines()
+    for name in ("subtract", "multiply", "power", "square", "cube", "hypot"):
+        assert f"calc/{name}.py" in files
+    assert "calc/divide.py" not in files
     runner.run("./run_tests.sh")
-    assert "Demo finished" not in r.out  # with --json the narration goes to stderr
+    # One polecat was killed and resumed, and finished its bead.
+    assert summary["resumed"]
+    hook = runner.gt("polecat", "status", summary["resumed"], "--json").json()["polecats"][0]
+    assert ids["power"] in hook["beads"] and hook["live_status"] == "done"
+    # The Refinery bisected the broken MR out of a batch and landed the rest.
+    log = runner.gt("refinery", "log").out
+    assert "culprit" in log and "landed" in log
+    assert "Killing one polecat" in r.err and "kill -9" in r.err
+    # The stuck bead was reported stalled and escalated.
+    escalations = runner.gt("escalate", "list", "--json").json()
+    assert any(ids["bench"] in (e["bead"] + e["message"]) for e in escalations)
+    # The second clone adopted the beads through the bare remote.
+    clone = Repo(rig.parent / "calc-clone", env)
+    assert len(clone.bead("list", "--all", "--json").json()) == len(beads)
+    # Nothing is left running.
+    live = [p for p in runner.gt("polecat", "list", "--json").json()
+            if p["live_status"] in ("spawning", "setup", "running")]
+    assert live == []
 
 
 def test_demo_refuses_non_empty_dir(tmp_path: Path, env: dict[str, str]) -> None:
@@ -53,10 +77,14 @@ def test_install_then_demo_in_fresh_home(tmp_path: Path) -> None:
     assert (bindir / "git-gt-bead").exists()
     assert (bindir / "git-gt-demo").exists()
     env = dict(base, PATH=f"{bindir}:{base['PATH']}")
-    proc = subprocess.run(["git", "gt-demo", str(tmp_path / "d")], env=env, text=True,
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    proc = subprocess.run(["git", "gt-demo", str(tmp_path / "d"), "--json"], env=env,
+                          text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "Demo finished" in proc.stdout
+    assert "Demo finished" in proc.stderr  # narration goes to stderr with --json
+    summary = json.loads(proc.stdout)
+    assert summary["landed"] == 10 and summary["resumed"]  # the outcome, not just the end
+    assert "culprit" in subprocess.run(["git", "gt-refinery", "log"], cwd=summary["dir"],
+                                       env=env, text=True, capture_output=True).stdout
     subprocess.run(["./install.sh", "--prefix", str(tmp_path / "prefix"), "--uninstall"],
                    cwd=ROOT, env=base, check=True, capture_output=True, timeout=120)
     assert not (bindir / "git-gt-bead").exists()

@@ -92,3 +92,20 @@ def test_not_initialized(plain_repo: Repo) -> None:
     assert code == 1
     assert found["beads-ref"]["status"] == "fail"
     assert "git gt-init" in str(found["beads-ref"]["message"])
+
+
+def test_stale_git_lock_found_and_removed(repo: Repo) -> None:
+    import os
+    import time
+
+    lock = repo.path / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_text("dead\n")
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    code, found = _status(repo)
+    assert code == 0 and found["locks"]["status"] == "warn"
+    assert "refs/heads/main.lock" in str(found["locks"]["message"])
+    code, found = _status(repo, "--fix")
+    assert found["locks"]["status"] == "ok" and "removed stale" in str(found["locks"]["fixed"])
+    assert not lock.exists()
+    repo.commit_file("after.txt", "git works again\n")

@@ -318,3 +318,19 @@ def _scrubbed(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(k)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+
+
+def test_merge_is_commutative_when_values_are_equal_but_not_identical() -> None:
+    """1 == True in Python: an equality shortcut once kept the local side (found by the
+    property test above); the merge must order by canonical text instead."""
+    from git_gastown.beads.model import canonical, merge_docs
+
+    def doc(v: object) -> Doc:
+        stamp = {"v": v, "c": 3, "a": "amy", "t": "2026-01-01T00:00:00Z"}
+        return {"format": 1, "id": "gt-aaaaa", "fields": {"p": dict(stamp)},
+                "labels": {"x": dict(stamp)}, "deps": {}, "nonce": "n1",
+                "comments": {"c-1": {"author": "amy", "text": "t", "created_at": "",
+                                     "n": v}}}
+
+    one, true = doc(1), doc(True)
+    assert canonical(merge_docs(one, true)) == canonical(merge_docs(true, one))

@@ -196,6 +196,15 @@ def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
+def _later(sb: Stamp, sa: Stamp) -> bool:
+    """stamp_key(sb) > stamp_key(sa), rendering the values only when the stamps tie."""
+    kb = (int(sb["c"]), str(sb["a"]), str(sb["t"]))
+    ka = (int(sa["c"]), str(sa["a"]), str(sa["t"]))
+    if kb != ka:
+        return kb > ka
+    return canonical(sb.get("v")) > canonical(sa.get("v"))
+
+
 def merge_docs(a: Doc, b: Doc) -> Doc:
     """The join of two versions of one bead: for every entry, the later stamp wins."""
     out = new_doc(a["id"])
@@ -206,13 +215,15 @@ def merge_docs(a: Doc, b: Doc) -> Doc:
         merged: dict[str, Stamp] = dict(a[section])
         for key, sb in b[section].items():
             sa = merged.get(key)
-            if sa is None or (sb != sa and stamp_key(sb) > stamp_key(sa)):
+            if sa is None or _later(sb, sa):
                 merged[key] = sb
         out[section] = merged
     comments = dict(a["comments"])
     for cid, cb in b["comments"].items():
         ca = comments.get(cid)
-        if ca is None or (cb != ca and canonical(cb) > canonical(ca)):
+        # Compare canonical text, never ==: 1 == True in Python, and a shortcut on equality
+        # would keep whichever side happens to be local, breaking commutativity.
+        if ca is None or canonical(cb) > canonical(ca):
             comments[cid] = cb
     out["comments"] = comments
     return out

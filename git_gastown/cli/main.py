@@ -15,20 +15,21 @@ from git_gastown import __version__
 FAMILIES: dict[str, tuple[str, str]] = {
     "init": ("git_gastown.cli.init", "enable gastown in a repository (beads ref, hooks)"),
     "bead": ("git_gastown.cli.bead", "create, query and change beads (work items)"),
-    "refinery": ("git_gastown.cli.refinery", "the merge queue: batch, verify, bisect, land"),
-    "done": ("git_gastown.cli.done", "finish a Hook's work and queue it for landing"),
     "mail": ("git_gastown.cli.mail", "mail between agents and roles (beads of type message)"),
     "escalate": ("git_gastown.cli.escalate", "raise, route, bump and acknowledge escalations"),
     "convoy": ("git_gastown.cli.convoy", "bundles of beads that land together; dispatch them"),
     "witness": ("git_gastown.cli.witness", "health check of every polecat: dead, hung, waiting"),
     "deacon": ("git_gastown.cli.deacon", "one patrol over every rig; optional crontab line"),
     "dogs": ("git_gastown.cli.dogs", "maintenance: reap, prune merged worktrees, gc, locks"),
+    "refinery": ("git_gastown.cli.refinery", "the merge queue: batch, verify, bisect, land"),
+    "done": ("git_gastown.cli.done", "finish a Hook's work and queue it for landing"),
     "polecat": ("git_gastown.cli.polecat", "spawn, watch, stop and remove agents on Hooks"),
     "prime": ("git_gastown.cli.prime", "print the brief a fresh agent on a Hook starts with"),
     "handoff": ("git_gastown.cli.handoff", "leave notes and a checkpoint for the next agent"),
     "demo": ("git_gastown.cli.demo", "the whole loop on a sample repository, no AI account"),
     "doctor": ("git_gastown.cli.doctor", "check the installation and this rig; --fix mends"),
     "sync": ("git_gastown.cli.sync", "fetch, merge and push beads and refs/gt/* with a remote"),
+    "status": ("git_gastown.cli.status", "one screen: agents, convoys, merge queue, escalations"),
 }
 
 # Families whose console script starts in a click-free module that answers the hot reads

@@ -1,0 +1,116 @@
+"""git gt-status: one screen for a rig."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from git_gastown.cli.common import CONTEXT, emit_json, json_option, run, style
+
+
+def _age(stamp: str) -> str:
+    from git_gastown.timeutil import human_age, iso_to_epoch
+
+    when = iso_to_epoch(stamp) if stamp else None
+    return "never" if when is None else human_age(time.time() - when) + " ago"
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / total) if total else 0
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def render(data: dict[str, Any]) -> list[str]:
+    out = [style(f"rig {data['rig']}", bold=True) + f"  (prefix {data['prefix']})"]
+    beads = data.get("beads")
+    if beads:
+        st = beads["by_status"]
+        out.append(f"beads: {beads['total']}  ready {beads['ready']}  blocked "
+                   f"{beads['blocked']}  in progress {st.get('in_progress', 0)}  hooked "
+                   f"{st.get('hooked', 0)}  closed {st.get('closed', 0)}")
+    agents = data.get("agents") or []
+    out.append("")
+    out.append(style(f"agents ({len(agents)})", bold=True))
+    if not agents:
+        out.append("  none (git gt-polecat spawn --bead ID, or git gt-convoy dispatch NAME)")
+    for a in agents:
+        color = {"running": "green", "dead": "red", "done": "blue"}.get(a["status"])
+        wait = style(f"  WAITING for {a['waiting']}", fg="red") if a["waiting"] else ""
+        out.append(f"  {a['name']:<12} {style(a['status'].ljust(8), fg=color)} "
+                   f"{a['agent']:<7} {','.join(a['beads'])}  last event "
+                   f"{_age(a['last_event_at'])}{wait}")
+    convoys = data.get("convoys") or []
+    out.append("")
+    out.append(style(f"convoys ({len(convoys)})", bold=True))
+    for c in convoys:
+        extra = "".join(f"  {c[k]} {k}" for k in ("stalled", "blocked") if c[k])
+        tag = " (mountain)" if c["mountain"] else ""
+        out.append(f"  {c['name']}{tag} {_bar(c['done'], c['total'])} "
+                   f"{c['done']}/{c['total']}  {c['status']}{extra}")
+    queue = data.get("merge_queue")
+    if queue is not None:
+        out.append("")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(queue["counts"].items())) or "empty"
+        out.append(style("merge queue", bold=True) + f": {counts}; refinery "
+                   + ("running" if queue["running"] else "idle"))
+        for m in queue["waiting"]:
+            out.append(f"  {m['id']}  {m['state']}  {m['branch']}")
+    escalations = data.get("escalations") or []
+    out.append("")
+    out.append(style(f"escalations ({len(escalations)} open)", bold=True))
+    for e in escalations:
+        sev = style(f"P{e['priority']} {e['severity']}", fg="red" if e["priority"] == 0
+                    else "yellow")
+        about = f" [{e['bead']}]" if e["bead"] else ""
+        out.append(f"  {e['id']}  {sev}  {e['status']}  {e['message']}{about}")
+    mail = data.get("mail") or []
+    out.append("")
+    out.append(style(f"unread mail for you ({len(mail)})", bold=True))
+    for m in mail:
+        out.append(f"  {m['id']}  from {m['from']}: {m['subject']}")
+    for section, err in data["errors"].items():
+        out.append(style(f"!! {section}: {err}", fg="red"))
+    return out
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--watch", "watch", type=float, is_flag=False, flag_value=2.0, default=None,
+              metavar="SECONDS", help="Redraw every SECONDS (2 if not given) until Ctrl-C.")
+@json_option
+def cli(watch: float | None, as_json: bool) -> None:
+    """One screen for this rig: agents (state, bead, last activity), convoys with progress
+    bars, the merge queue, open escalations and your unread mail (the overseer's).
+    """
+    from git_gastown.rig import Rig
+    from git_gastown.status import collect
+
+    rig = Rig.open()
+    if as_json:
+        if watch is not None:
+            from git_gastown.errors import UsageError
+
+            raise UsageError("--watch and --json do not go together",
+                             hint="poll git gt-status --json yourself")
+        emit_json(collect(rig))
+        return
+    while True:
+        lines = render(collect(rig))
+        if watch is None:
+            click.echo("\n".join(lines))
+            return
+        click.clear()
+        click.echo("\n".join(lines))
+        click.echo(f"\n(every {watch:g}s; Ctrl-C to stop)")
+        time.sleep(max(watch, 0.2))
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "git gt-status") -> int:
+    return run(cli, prog, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""One view of a rig: agents, convoys, merge queue, escalations and unread mail."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from git_gastown.rig import Rig
+
+
+def _agents(rig: Rig) -> list[dict[str, Any]]:
+    from git_gastown import hook as hk
+
+    out = []
+    for h in hk.list_hooks(rig.repo):
+        live = h.liveness()
+        if live == "nuked":
+            continue
+        s = h.state
+        out.append({"name": s.name, "status": live, "agent": s.agent, "beads": list(s.beads),
+                    "last_event_at": s.last_event_at, "waiting": s.waiting,
+                    "branch": s.branch, "cost_usd": s.usage.cost_usd})
+    return out
+
+
+def _beads(rig: Rig) -> dict[str, Any]:
+    from git_gastown.beads.ops import Beads
+
+    stats = Beads(rig.store).cache().stats()
+    return {"total": stats["total"], "ready": stats["ready"], "blocked": stats["blocked"],
+            "by_status": stats["by_status"]}
+
+
+def _convoys(rig: Rig) -> list[dict[str, Any]]:
+    from git_gastown import convoy
+
+    return [c.to_json(with_beads=False) for c in convoy.list_convoys(rig.store)]
+
+
+def _queue(rig: Rig) -> dict[str, Any] | None:
+    if importlib.util.find_spec("git_gastown.refinery") is None:
+        return None
+    from git_gastown.refinery.queue import Queue
+    from git_gastown.refinery.runner import running
+
+    mrs = Queue(rig).all()
+    counts: dict[str, int] = {}
+    for m in mrs:
+        counts[m.state] = counts.get(m.state, 0) + 1
+    waiting = [{"id": m.id, "branch": m.branch, "state": m.state} for m in mrs
+               if m.state in ("queued", "testing")]
+    return {"running": running(rig.repo) is not None, "counts": counts,
+            "waiting": waiting}
+
+
+def _escalations(rig: Rig) -> list[dict[str, Any]]:
+    from git_gastown import escalate
+
+    return [e.to_json() for e in escalate.list_escalations(rig) if e.status != "closed"]
+
+
+def _mail(rig: Rig) -> list[dict[str, Any]]:
+    from git_gastown import mail
+
+    return [m.to_json() for m in mail.unread_mail(rig.store, "overseer")]
+
+
+SECTIONS: dict[str, Callable[[Rig], Any]] = {
+    "beads": _beads, "agents": _agents, "convoys": _convoys, "merge_queue": _queue,
+    "escalations": _escalations, "mail": _mail,
+}
+
+
+def collect(rig: Rig) -> dict[str, Any]:
+    """Every section; one that fails is reported in `errors`, never hides the others."""
+    data: dict[str, Any] = {"rig": rig.name, "prefix": rig.prefix(), "errors": {}}
+    for name, fn in SECTIONS.items():
+        try:
+            data[name] = fn(rig)
+        except Exception as exc:  # a broken feature must not blank the whole screen
+            data[name] = None
+            data["errors"][name] = f"{type(exc).__name__}: {exc}"
+    return data
