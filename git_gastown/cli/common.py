@@ -6,13 +6,16 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from git_gastown.cli.render import emit_json as emit_json
 from git_gastown.cli.render import emit_text as emit_text
 from git_gastown.cli.render import style as style
+
+if TYPE_CHECKING:
+    from git_gastown.rig import Rig
 from git_gastown.cli.render import use_color as use_color
 from git_gastown.errors import EXIT_FAILURE, EXIT_USAGE, GtError, UsageError
 
@@ -106,3 +109,17 @@ def parse_kv(items: Sequence[str], what: str = "--field") -> dict[str, str | Non
                              hint="e.g. --field run='make'")
         out[key.strip()] = value if value != "" else None
     return out
+
+
+def open_rig() -> Rig:
+    """The rig of the current directory (imported lazily so --help never touches git)."""
+    from git_gastown.rig import Rig
+
+    return Rig.open()
+
+
+def actor_for(rig: Rig, given: str | None) -> str:
+    """Who acts: --actor, else $GT_ACTOR, else the git user."""
+    from git_gastown.rig import resolve_actor
+
+    return resolve_actor(rig.repo, given)

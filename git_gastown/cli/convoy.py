@@ -8,26 +8,22 @@ from typing import TYPE_CHECKING
 
 import click
 
-from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run, style
+from git_gastown.cli.common import (
+    CONTEXT,
+    actor_for,
+    actor_option,
+    emit_json,
+    json_option,
+    open_rig,
+    run,
+    style,
+)
 
 if TYPE_CHECKING:
     from git_gastown.convoy import Convoy
-    from git_gastown.rig import Rig
 
 STATE_COLORS = {"done": "bright_black", "active": "yellow", "blocked": "red",
                 "stalled": "magenta", "ready": "green", "deferred": "blue"}
-
-
-def _rig() -> Rig:
-    from git_gastown.rig import Rig
-
-    return Rig.open()
-
-
-def _actor(rig: Rig, given: str | None) -> str:
-    from git_gastown.rig import resolve_actor
-
-    return resolve_actor(rig.repo, given)
 
 
 MAN_SECTIONS = (
@@ -92,9 +88,9 @@ def create(bead_ids: tuple[str, ...], name: str, labels: tuple[str, ...], mounta
     """Create a convoy NAME that tracks the beads ID...; print its id."""
     from git_gastown import convoy
 
-    rig = _rig()
+    rig = open_rig()
     all_labels = list(labels) + (["mountain"] if mountain else [])
-    c = convoy.create(rig, name, bead_ids, _actor(rig, actor), labels=all_labels,
+    c = convoy.create(rig, name, bead_ids, actor_for(rig, actor), labels=all_labels,
                       description=description)
     if as_json:
         emit_json(c.to_json())
@@ -111,8 +107,8 @@ def add(name: str, bead_ids: tuple[str, ...], actor: str | None, as_json: bool) 
     """Track more beads in convoy NAME (a landed convoy opens again)."""
     from git_gastown import convoy
 
-    rig = _rig()
-    c = convoy.add(rig, name, bead_ids, _actor(rig, actor))
+    rig = open_rig()
+    c = convoy.add(rig, name, bead_ids, actor_for(rig, actor))
     if as_json:
         emit_json(c.to_json())
         return
@@ -126,7 +122,7 @@ def list_(show_all: bool, as_json: bool) -> None:
     """Convoys, oldest first, one line each."""
     from git_gastown import convoy
 
-    items = convoy.list_convoys(_rig().store, include_closed=show_all)
+    items = convoy.list_convoys(open_rig().store, include_closed=show_all)
     if as_json:
         emit_json([c.to_json(with_beads=False) for c in items])
         return
@@ -145,7 +141,7 @@ def show(name: str, as_json: bool) -> None:
     """Every bead of convoy NAME with its state and the agent working on it."""
     from git_gastown import convoy
 
-    c = convoy.find(_rig().store, name)
+    c = convoy.find(open_rig().store, name)
     if as_json:
         emit_json(c.to_json())
         return
@@ -164,7 +160,7 @@ def status(show_all: bool, as_json: bool) -> None:
     """All convoys with a progress bar, done/total, stalled and blocked counts."""
     from git_gastown import convoy
 
-    items = convoy.list_convoys(_rig().store, include_closed=show_all)
+    items = convoy.list_convoys(open_rig().store, include_closed=show_all)
     if as_json:
         emit_json([c.to_json(with_beads=False) for c in items])
         return
@@ -181,8 +177,8 @@ def check(actor: str | None, as_json: bool) -> None:
     """Close every convoy whose tracked beads are all closed (patrols do this too)."""
     from git_gastown import convoy
 
-    rig = _rig()
-    closed = convoy.check_convoys(rig.store, _actor(rig, actor))
+    rig = open_rig()
+    closed = convoy.check_convoys(rig.store, actor_for(rig, actor))
     if as_json:
         emit_json([c.to_json(with_beads=False) for c in closed])
         return
@@ -209,8 +205,8 @@ def dispatch(name: str, max_active: int | None, agent: str | None, actor: str | 
     """
     from git_gastown import convoy
 
-    rig = _rig()
-    report = convoy.dispatch(rig, name, _actor(rig, actor), max_active=max_active, agent=agent)
+    rig = open_rig()
+    report = convoy.dispatch(rig, name, actor_for(rig, actor), max_active=max_active, agent=agent)
     if as_json:
         emit_json(report.to_json())
     else:

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run, style
+from git_gastown.cli.common import (
+    CONTEXT,
+    actor_for,
+    actor_option,
+    emit_json,
+    json_option,
+    open_rig,
+    run,
+    style,
+)
 
 if TYPE_CHECKING:
     from git_gastown.escalate import Escalation, Raised
@@ -26,22 +35,10 @@ class _DefaultToRaise(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _rig() -> Rig:
-    from git_gastown.rig import Rig
-
-    return Rig.open()
-
-
-def _actor(rig: Rig, given: str | None) -> str:
-    from git_gastown.rig import resolve_actor
-
-    return resolve_actor(rig.repo, given)
-
-
 def _bump_first(rig: Rig) -> None:
     from git_gastown.escalate import maybe_bump
 
-    maybe_bump(rig, _actor(rig, None))
+    maybe_bump(rig, actor_for(rig, None))
 
 
 MAN_SECTIONS = (
@@ -119,9 +116,9 @@ def raise_(message: str, severity: str, about: str, description: str, actor: str
     """Create an escalation and route it by severity; print its id and the routes taken."""
     from git_gastown import escalate
 
-    rig = _rig()
+    rig = open_rig()
     escalate.check_severity(severity)
-    raised = escalate.escalate(rig, severity, message, _actor(rig, actor), about=about,
+    raised = escalate.escalate(rig, severity, message, actor_for(rig, actor), about=about,
                                description=description)
     if as_json:
         emit_json(raised.to_json())
@@ -137,7 +134,7 @@ def list_(show_all: bool, severity: str | None, as_json: bool) -> None:
     """Escalations that are not closed, most severe first."""
     from git_gastown import escalate
 
-    rig = _rig()
+    rig = open_rig()
     _bump_first(rig)
     items = escalate.list_escalations(rig, include_closed=show_all, severity=severity)
     if as_json:
@@ -157,7 +154,7 @@ def show(esc_id: str, as_json: bool) -> None:
     from git_gastown import escalate
     from git_gastown.beads.ops import Beads
 
-    rig = _rig()
+    rig = open_rig()
     _bump_first(rig)
     e = escalate.get(rig, esc_id)
     bead = Beads(rig.store).cache().get(e.id) or {}
@@ -182,10 +179,10 @@ def ack(esc_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Acknowledge escalations: you own them now, so they are not raised further."""
     from git_gastown import escalate
 
-    rig = _rig()
+    rig = open_rig()
     for eid in esc_ids:
         escalate.get(rig, eid)
-    who = _actor(rig, actor)
+    who = actor_for(rig, actor)
     done = [escalate.ack(rig, eid, who) for eid in esc_ids]
     if as_json:
         emit_json([e.to_json() for e in done])
@@ -203,10 +200,10 @@ def close(esc_ids: tuple[str, ...], reason: str, actor: str | None, as_json: boo
     """Close escalations (acknowledging them if nobody had)."""
     from git_gastown import escalate
 
-    rig = _rig()
+    rig = open_rig()
     for eid in esc_ids:
         escalate.get(rig, eid)
-    who = _actor(rig, actor)
+    who = actor_for(rig, actor)
     done = [escalate.close(rig, eid, who, reason) for eid in esc_ids]
     if as_json:
         emit_json([e.to_json() for e in done])
@@ -222,8 +219,8 @@ def bump(actor: str | None, as_json: bool) -> None:
     """Raise now every unacknowledged escalation older than bumpAfter, and re-route it."""
     from git_gastown import escalate
 
-    rig = _rig()
-    raised = escalate.bump(rig, _actor(rig, actor))
+    rig = open_rig()
+    raised = escalate.bump(rig, actor_for(rig, actor))
     if as_json:
         emit_json([r.to_json() for r in raised])
         return

@@ -8,26 +8,22 @@ from typing import TYPE_CHECKING
 
 import click
 
-from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run, style
+from git_gastown.cli.common import (
+    CONTEXT,
+    actor_for,
+    actor_option,
+    emit_json,
+    json_option,
+    open_rig,
+    run,
+    style,
+)
 
 if TYPE_CHECKING:
     from git_gastown.mail import Message
-    from git_gastown.rig import Rig
 
 MAILBOX_HELP = ("Whose mailbox (default: $GT_HOOK inside a polecat, else $GT_ROLE, "
                 "else overseer).")
-
-
-def _rig() -> Rig:
-    from git_gastown.rig import Rig
-
-    return Rig.open()
-
-
-def _actor(rig: Rig, given: str | None) -> str:
-    from git_gastown.rig import resolve_actor
-
-    return resolve_actor(rig.repo, given)
 
 
 MAN_SECTIONS = (
@@ -81,7 +77,7 @@ def send(to: tuple[str, ...], subject: str, body: str, sender: str | None, reply
     """Send a message to each address TO; print the new message ids."""
     from git_gastown import mail
 
-    rig = _rig()
+    rig = open_rig()
     if body == "-":
         body = sys.stdin.read()
     for addr in to:
@@ -91,7 +87,7 @@ def send(to: tuple[str, ...], subject: str, body: str, sender: str | None, reply
 
         if Beads(rig.store).cache().get(about) is None:
             raise rig.store.not_found(about)
-    who = _actor(rig, actor)
+    who = actor_for(rig, actor)
     sent = [mail.send_mail(rig.store, addr, subject, body, who, sender=sender,
                            reply_to=reply_to, about=about) for addr in to]
     if as_json:
@@ -111,8 +107,8 @@ def inbox(mailbox: str | None, show_all: bool, unread: bool, as_json: bool) -> N
     from git_gastown import mail
     from git_gastown.escalate import maybe_bump
 
-    rig = _rig()
-    maybe_bump(rig, _actor(rig, None))  # escalations due a raise show up in this inbox
+    rig = open_rig()
+    maybe_bump(rig, actor_for(rig, None))  # escalations due a raise show up in this inbox
     box = mail.default_mailbox(mailbox)
     msgs = mail.inbox(rig.store, box, include_acked=show_all, unread_only=unread)
     if as_json:
@@ -148,10 +144,10 @@ def read(message_ids: tuple[str, ...], peek: bool, actor: str | None, as_json: b
     """Show messages in full and mark them read."""
     from git_gastown import mail
 
-    rig = _rig()
+    rig = open_rig()
     msgs = [mail.get_message(rig.store, mid) for mid in message_ids]
     if not peek:
-        who = _actor(rig, actor)
+        who = actor_for(rig, actor)
         msgs = [mail.mark_read(rig.store, m.id, who) for m in msgs]
     if as_json:
         emit_json([m.to_json() for m in msgs])
@@ -167,10 +163,10 @@ def ack(message_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Acknowledge messages: they leave the inbox (inbox --all still lists them)."""
     from git_gastown import mail
 
-    rig = _rig()
+    rig = open_rig()
     for mid in message_ids:
         mail.get_message(rig.store, mid)  # all exist before any changes
-    who = _actor(rig, actor)
+    who = actor_for(rig, actor)
     done = [mail.ack(rig.store, mid, who) for mid in message_ids]
     if as_json:
         emit_json([m.to_json() for m in done])

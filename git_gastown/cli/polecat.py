@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run, style
+from git_gastown.cli.common import (
+    CONTEXT,
+    actor_option,
+    emit_json,
+    json_option,
+    open_rig,
+    run,
+    style,
+)
 from git_gastown.errors import UsageError
 
 if TYPE_CHECKING:
@@ -70,12 +78,6 @@ $GIT_COMMON_DIR/gt/polecats/NAME/: launch.json, prompt.md, events.jsonl, live.js
 heartbeat, stderr.log, runner.log (runtime only, never shared).
 """),
 )
-
-
-def _rig() -> Rig:
-    from git_gastown.rig import Rig
-
-    return Rig.open()
 
 
 @click.group(context_settings=CONTEXT)
@@ -168,7 +170,7 @@ def spawn(beads: tuple[str, ...], convoy: str | None, agent: str | None, name: s
     from git_gastown.polecat import spawn as sp
     from git_gastown.rig import resolve_actor
 
-    rig = _rig()
+    rig = open_rig()
     who = resolve_actor(rig.repo, actor)
     hooks: list[Hook]
     if resume_name is not None:
@@ -216,7 +218,7 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
     """List the polecats of this rig, one line each."""
     from git_gastown import hook as hk
 
-    rig = _rig()
+    rig = open_rig()
     items = [hook_json(h) for h in hk.list_hooks(rig.repo)]
     if statuses:
         items = [i for i in items if i["live_status"] in statuses]
@@ -248,7 +250,7 @@ def status(names: tuple[str, ...], as_json: bool) -> None:
     """Details of polecats (all live ones by default), with tokens and cost, and the total."""
     from git_gastown import hook as hk
 
-    rig = _rig()
+    rig = open_rig()
     if names:
         hooks = [hk.load_hook(rig.repo, hk.check_name(n)) for n in names]
     else:
@@ -339,7 +341,7 @@ def logs(name: str, limit: int | None, follow: bool, show_stderr: bool, as_json:
     """The polecat's transcript: its structured events, from the Hook and the live run."""
     from git_gastown import hook as hk
 
-    rig = _rig()
+    rig = open_rig()
     h = hk.load_hook(rig.repo, hk.check_name(name))
     if show_stderr:
         path = h.runtime_dir() / "stderr.log"
@@ -391,7 +393,7 @@ def stop(names: tuple[str, ...], timeout: float, as_json: bool) -> None:
     from git_gastown import hook as hk
     from git_gastown.polecat import spawn as sp
 
-    rig = _rig()
+    rig = open_rig()
     for n in names:
         hk.load_hook(rig.repo, hk.check_name(n))  # every name known before stopping any
     before = {n: hk.load_hook(rig.repo, n).liveness() for n in names}
@@ -425,7 +427,7 @@ def nuke(names: tuple[str, ...], force: bool, purge: bool, as_json: bool) -> Non
     from git_gastown import hook as hk
     from git_gastown.polecat import spawn as sp
 
-    rig = _rig()
+    rig = open_rig()
     reports = [sp.nuke(rig, hk.check_name(n), force=force, purge=purge) for n in names]
     if as_json:
         emit_json([r.__dict__ for r in reports])
