@@ -84,17 +84,12 @@ def _step(report: Patrol, what: str, rig: Rig) -> Iterator[None]:
 def patrol(rig: Rig, actor: str = "deacon", *, act: bool = True,
            dogs_due_only: bool = True) -> Patrol:
     """One patrol of RIG; skipped (skipped=True) when another one is running there."""
-    from filelock import FileLock, Timeout
+    from git_gastown.store.refs import try_locked
 
-    lock = FileLock(str(rig.repo.runtime_path("locks", "patrol.lock")))
-    try:
-        lock.acquire(timeout=0.05)
-    except Timeout:
-        return Patrol(rig.name, skipped=True)
-    try:
+    with try_locked(rig.repo, "patrol") as got:
+        if not got:
+            return Patrol(rig.name, skipped=True)
         return _patrol(rig, actor, act=act, dogs_due_only=dogs_due_only)
-    finally:
-        lock.release()
 
 
 def _patrol(rig: Rig, actor: str, *, act: bool, dogs_due_only: bool) -> Patrol:

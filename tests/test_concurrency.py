@@ -362,3 +362,36 @@ def test_a_busy_cache_never_holds_up_writers(repo: Repo) -> None:
     assert beads[second]["title"] == "while the cache is busy"
     assert beads[first]["notes"] == "also while busy"
     _assert_cache_matches_rebuild(repo)
+
+
+def test_try_locked_answers_at_once_and_shares_the_lock_with_locked(repo: Repo) -> None:
+    """try_locked never waits: it yields False while another process holds the lock
+    (taken with locked(), the same flock), and True once that process has died."""
+    import subprocess
+    import sys
+    import time
+
+    from git_gastown.git import Repo as GitRepo
+    from git_gastown.store.refs import try_locked
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from git_gastown.git import Repo; "
+         "from git_gastown.store.refs import locked\n"
+         "with locked(Repo.discover(sys.argv[1]), 'demo'):\n"
+         "    print('held', flush=True); time.sleep(30)", str(repo.path)],
+        stdout=subprocess.PIPE, text=True)
+    git_repo = GitRepo.discover(repo.path)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with try_locked(git_repo, "demo") as got:
+            assert got is False
+        assert time.monotonic() - start < 0.5
+    finally:
+        holder.kill()
+        holder.wait()
+    with try_locked(git_repo, "demo") as got:  # the kernel released the dead holder's lock
+        assert got is True
+        with try_locked(git_repo, "demo") as again:  # a second taker in-process is refused
+            assert again is False

@@ -130,8 +130,8 @@ def test_a_patrol_already_running_is_not_doubled(repo: Repo) -> None:
 
     lock = repo.path / ".git" / "gt" / "locks" / "patrol.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from filelock import FileLock;"
-         "l = FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); time.sleep(30)",
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a');"
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)",
          str(lock)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

@@ -8,18 +8,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock, Timeout
 
 from git_gastown.git import Repo, scrubbed_env
 from git_gastown.refinery import config as config_mod
 from git_gastown.refinery.engine import Log, Refinery, RunReport
 from git_gastown.refinery.queue import Queue, is_paused
 from git_gastown.rig import Rig
-from git_gastown.store.refs import pid_alive
+from git_gastown.store.refs import pid_alive, try_locked
 
 LOCK = "refinery"
 MAX_STALLS = 3  # drains in a row that decided nothing before a run gives up
@@ -37,18 +34,8 @@ def log_path(repo: Repo) -> Path:
     return repo.runtime_path("logs", "refinery.log")
 
 
-@contextlib.contextmanager
-def _try_lock(repo: Repo) -> Iterator[bool]:
-    lock = FileLock(str(lock_path(repo)), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
+def _try_lock(repo: Repo) -> contextlib.AbstractContextManager[bool]:
+    return try_locked(repo, LOCK)
 
 
 def running(repo: Repo) -> dict[str, Any] | None:

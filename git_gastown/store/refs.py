@@ -168,6 +168,29 @@ def locked(repo: Repo, name: str, timeout: float = 60.0) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def try_locked(repo: Repo, name: str) -> Iterator[bool]:
+    """The same lock as `locked`, taken only if it is free: yields False at once when
+    another process holds it (for work that must be single, where a second one just
+    leaves, e.g. one Refinery run or one patrol per rig)."""
+    import fcntl
+
+    path = repo.runtime_path("locks", f"{name}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 class _LockTimeout(Exception):
     pass
 
