@@ -204,7 +204,12 @@ def test_writers_killed_at_any_instant(repo: Repo) -> None:
     acknowledged: dict[str, str] = {}  # id -> title, printed before the kill
     updated: dict[str, str] = {}  # id -> notes the last acknowledged update set
     kills = in_lock = 0
-    for it in range(36):
+    # Go on until enough writers died mid-write: how many finish before their kill depends
+    # on the machine's speed, so the quota, not the iteration count, is fixed.
+    it = -1
+    while kills < 24 or in_lock < 6:
+        it += 1
+        assert it < 200, (kills, in_lock)
         title = f"victim {it}"
         kind = it % 3
         if kind == 0:
@@ -221,7 +226,7 @@ def test_writers_killed_at_any_instant(repo: Repo) -> None:
                 os.killpg(proc.pid, signal.SIGKILL)
             in_lock += killed
         else:
-            time.sleep(rnd.uniform(0.0, 0.12))
+            time.sleep(rnd.uniform(0.0, 0.1))
             proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
         if proc.returncode == -signal.SIGKILL:
@@ -238,9 +243,8 @@ def test_writers_killed_at_any_instant(repo: Repo) -> None:
         if it % 6 == 5:
             start = time.monotonic()
             repo.bead("comment", base, f"after kill {it}")  # the next writer goes at once
-            assert time.monotonic() - start < 5
+            assert time.monotonic() - start < 30  # a stuck lock would hold it for 60 s
             _assert_cache_matches_rebuild(repo)
-    assert kills >= 20 and in_lock >= 5, (kills, in_lock)
     beads = _all_beads(repo)
     for bead_id, title in acknowledged.items():
         assert beads[bead_id]["title"] == title
@@ -314,7 +318,7 @@ def test_lock_left_by_a_killed_git_does_not_block_writers(repo: Repo) -> None:
     os.utime(git_lock, (time.time() - 30, time.time() - 30))
     start = time.monotonic()
     repo.bead("update", bead_id, "--notes", "after a dead git")
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 8  # a write that never broke it gives up after 10 s
     assert not git_lock.exists()
     assert repo.show(bead_id)["notes"] == "after a dead git"
 
@@ -354,7 +358,7 @@ def test_a_busy_cache_never_holds_up_writers(repo: Repo) -> None:
         start = time.monotonic()
         second = repo.create("while the cache is busy")
         repo.bead("update", first, "--notes", "also while busy")
-        assert time.monotonic() - start < 5  # no waiting on the cache (and none lost)
+        assert time.monotonic() - start < 60  # a wait on the cache would take 180 s
     finally:
         db.execute("ROLLBACK")
         db.close()
@@ -387,7 +391,7 @@ def test_try_locked_answers_at_once_and_shares_the_lock_with_locked(repo: Repo) 
         start = time.monotonic()
         with try_locked(git_repo, "demo") as got:
             assert got is False
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 10  # a wait would last the holder's 30 s
     finally:
         holder.kill()
         holder.wait()

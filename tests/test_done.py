@@ -72,16 +72,19 @@ def test_done_commits_leftovers_but_never_an_unstaged_deletion(repo: Repo,
 
 
 def test_done_lands_in_the_background_and_closes_the_beads(repo: Repo, tmp_path: Path) -> None:
-    setup_gates(repo, "test -f feature.txt")
+    release = tmp_path / "release"
+    # The gate holds until the test releases it, so `done` returning at all shows it did
+    # not wait for the landing.
+    setup_gates(repo, f"while [ ! -f {release} ]; do sleep 0.05; done; test -f feature.txt")
     work = repo.create("feature")
     path = make_hook(repo, "bravo", [work], tmp_path)
     (path / "feature.txt").write_text("done\n")
     in_hook(repo, path, "git", "add", "feature.txt")
     in_hook(repo, path, "git", "commit", "-qm", "feature")
-    t0 = time.time()
     r = done(repo, path)
-    assert time.time() - t0 < 5 and "queued" in r.out
-    deadline = time.time() + 30
+    assert "queued" in r.out and repo.show(work)["status"] != "closed"
+    release.touch()
+    deadline = time.time() + 60
     while time.time() < deadline and repo.show(work)["status"] != "closed":
         time.sleep(0.2)
     bead = repo.show(work)
