@@ -14,6 +14,7 @@ Targets: <= 10 ms added in the rig, <= 25 ms in a polecat worktree, Witness <= 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -146,13 +147,19 @@ def bench_witness(root: Path, env: dict[str, str], polecats: int) -> None:
     finally:
         import json
 
+        # End every runner and every agent's process group (the agent leads its own
+        # group, apart from its runner's: killing the runner alone leaves the agent's
+        # children running).
         for live in (rig / ".git" / "gt" / "polecats").glob("*/live.json"):
             try:
-                pid = int(json.loads(live.read_text()).get("runner_pid") or 0)
-                if pid:
-                    os.killpg(pid, signal.SIGKILL)
+                data = json.loads(live.read_text())
             except (OSError, ValueError):
-                pass
+                continue
+            for key in ("runner_pgid", "pgid"):
+                with contextlib.suppress(OSError, ValueError, TypeError):
+                    group = int(data.get(key) or 0)
+                    if group > 1:
+                        os.killpg(group, signal.SIGKILL)
 
 
 def main() -> int:

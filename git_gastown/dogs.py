@@ -1,8 +1,9 @@
 """Dogs: the maintenance jobs the Deacon dispatches when they are due.
 
     reap    polecats whose runner died without recording it are marked exited (their
-            events and uncommitted work folded into the hook ref); agents still running
-            for a polecat that is no longer live are stopped
+            events and uncommitted work folded into the hook ref), after their agent's
+            whole process group is ended; agents still running for a polecat that is no
+            longer live are stopped
     prune   worktrees of landed polecats are removed, only when the branch is merged
             into its target and nothing is left uncommitted (never otherwise)
     gc      the bead store writes loose objects: repack them once they pile up
@@ -75,6 +76,13 @@ def reap(rig: Rig, result: DogResult) -> None:
         if p.live and not p.agent_alive and not p.runner_alive and p.runner_pid:
             polecat_view.mark_reaped(rig, p.name)
             result.did.append(f"{p.name}: runner {p.runner_pid} died; marked exited")
+        elif p.live and p.agent_alive and not p.runner_alive and p.runner_pid:
+            # Nobody records what an agent without its runner does: end its whole group
+            # and mark it exited, so the Witness resumes it with a fresh runner.
+            polecat_view.stop(rig, p.name)
+            polecat_view.mark_reaped(rig, p.name)
+            result.did.append(f"{p.name}: runner {p.runner_pid} died; stopped its agent "
+                              f"(group {p.pgid or p.pid}) and marked exited")
         elif p.agent_alive and not p.live:
             polecat_view.stop(rig, p.name)
             result.did.append(f"{p.name}: stopped orphan agent {p.pid} (polecat {p.status})")

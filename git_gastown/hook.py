@@ -122,8 +122,11 @@ class HookState:
     attempts: Mapping[str, int] = field(default_factory=dict)  # per bead: spawns + resumes
     pid: int = 0
     pid_start: int = 0  # /proc/<pid>/stat starttime, so a reused pid is not mistaken
+    pgid: int = 0  # the agent's process group: it lives while any member does
+    sid: int = 0  # the session of runner and agent, so a reused group id is not mistaken
     runner_pid: int = 0
     runner_start: int = 0
+    runner_pgid: int = 0
     heartbeat: str = ""
     last_event_at: str = ""
     last_event_type: str = ""
@@ -207,7 +210,10 @@ class Hook:
         return runtime_dir(self.repo, self.name)
 
     def agent_alive(self) -> bool:
-        return process_alive(self.state.pid, self.state.pid_start)
+        """The agent, or anything it started in its process group, still runs."""
+        st = self.state
+        return process_alive(st.pid, st.pid_start) or \
+            bool(group_members(st.pgid, st.sid, st.pid_start))
 
     def runner_alive(self) -> bool:
         return process_alive(self.state.runner_pid, self.state.runner_start)
@@ -372,6 +378,37 @@ def process_alive(pid: int, start: int = 0) -> bool:
     return True
 
 
+def group_members(pgid: int, sid: int = 0, since: int = 0) -> list[int]:
+    """The live processes of process group PGID (of session SID, started at or after SINCE
+    in clock ticks): an agent's children outlive it there when its runner is killed."""
+    if pgid <= 0:
+        return []
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        return []  # no such group (or not ours)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return [pgid]  # the group exists; nothing more can be told here
+    out = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            data = (entry / "stat").read_bytes()
+            fields = data[data.rindex(b")") + 2 :].split()
+            state, pgrp, session = fields[0], int(fields[2]), int(fields[3])
+            start = int(fields[19])
+        except (OSError, ValueError, IndexError):
+            continue
+        if pgrp != pgid or state == b"Z":
+            continue
+        if (sid and session != sid) or (since and start < since):
+            continue  # a later group that reuses the number, not the agent's
+        out.append(int(entry.name))
+    return out
+
+
 # -- reading -----------------------------------------------------------------------------
 
 
@@ -410,7 +447,8 @@ def read_live(repo: Repo, name: str) -> dict[str, Any]:
         return {}
 
 
-LIVE_FIELDS = ("pid", "pid_start", "runner_pid", "runner_start", "session_id", "last_event_at",
+LIVE_FIELDS = ("pid", "pid_start", "pgid", "sid", "runner_pid", "runner_start", "runner_pgid",
+               "session_id", "last_event_at",
                "last_event_type", "waiting", "usage", "status", "exit_code", "finished")
 
 

@@ -33,6 +33,7 @@ class Polecat:
     run_id: str
     pid: int
     runner_pid: int
+    pgid: int  # the agent's process group (its children live there after it)
     agent_alive: bool
     runner_alive: bool
     waiting: str  # "permission", "input" or ""
@@ -80,7 +81,7 @@ def observe(rig: Rig) -> list[Polecat]:
         out.append(Polecat(
             name=h.name, status=st.status, beads=tuple(st.beads), agent=st.agent,
             convoy=st.convoy, branch=st.branch, worktree=h.worktree, run_id=st.run_id,
-            pid=st.pid, runner_pid=st.runner_pid, agent_alive=h.agent_alive(),
+            pid=st.pid, runner_pid=st.runner_pid, pgid=st.pgid, agent_alive=h.agent_alive(),
             runner_alive=h.runner_alive(), waiting=st.waiting or "", exit_code=st.exit_code,
             finished=tuple(st.finished), attempts=dict(st.attempts),
             started_at=_run_start(h), last_event_at=timeutil.iso_to_epoch(st.last_event_at),
@@ -152,9 +153,19 @@ def checkpoint(rig: Rig, name: str, reason: str) -> str:
 
 
 def stop(rig: Rig, name: str) -> None:
+    """Stop the polecat's runner and its agent's whole process group, and make sure both
+    are gone (a replacement must never run beside a leftover)."""
+    import git_gastown.hook as hk
     import git_gastown.polecat.spawn as sp
 
     sp.stop(rig, name, timeout=5.0)
+    hook = hk.load_hook(rig.repo, name)
+    if hook.agent_alive() or hook.runner_alive():
+        from git_gastown.errors import GtError
+
+        left = hk.group_members(hook.state.pgid, hook.state.sid, hook.state.pid_start)
+        raise GtError(f"polecat {name} did not stop (processes {left or [hook.state.pid]})",
+                      hint=f"end them by hand, then: git gt-polecat spawn --resume {name}")
 
 
 def resume(rig: Rig, name: str, actor: str) -> None:

@@ -132,7 +132,8 @@ def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
         return p.status, ""
     if p.live:
         if p.agent_alive and not p.runner_alive and p.runner_pid:
-            return "orphaned", f"agent pid {p.pid} runs on but its runner {p.runner_pid} died"
+            return "orphaned", (f"the agent's processes (group {p.pgid or p.pid}) run on but "
+                                f"its runner {p.runner_pid} died")
         if not p.agent_alive and not p.runner_alive:
             if p.status == "spawning" and not p.runner_pid:
                 if quiet is not None and quiet < th.start_grace:

@@ -3,6 +3,7 @@ resume limit; pid reuse; dead polecats with uncommitted work."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -197,3 +198,100 @@ def test_orphaned_agent_and_reused_pid(rig: Repo, tmp_path: Path) -> None:
 def test_no_polecats(rig: Repo) -> None:
     assert rig.gt("witness", "check").out.strip() == "no polecats"
     assert rig.gt("witness", "check", "--json").json()["polecats"] == []
+
+
+def _agents_in(worktree: Path) -> list[int]:
+    """The processes whose working directory is WORKTREE (the agents running there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd") == str(worktree) and \
+                        "Z" not in (entry / "stat").read_text().split(")")[1][:3]:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+    except OSError:
+        return False
+
+
+def _sleepers(worktree: Path, token: str) -> list[int]:
+    """The processes in WORKTREE whose argv is exactly TOKEN (e.g. 'sleep 417')."""
+    argv = token.encode().split()
+    out = []
+    for pid in _agents_in(worktree):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] == argv:
+                out.append(pid)
+    return out
+
+
+def test_runner_killed_alone_leaves_no_second_agent(rig: Repo, tmp_path: Path) -> None:
+    """kill -9 of the runner only: the agent's child lives on in its process group, so the
+    polecat is orphaned (not dead), and --fix ends the group before it resumes."""
+    rig.env["GT_HOOKS"] = "0"
+    rig.git("config", "gt.witness.deadGrace", "0s")
+    marker = tmp_path / "started"
+    # `; true` keeps sh from exec-ing sleep: the sleep is the agent's child.
+    bead = rig.create("long", "--field", f"run=touch {marker}; sleep 417; true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "orp")
+    wait_for(marker.exists, 10, "the shell agent to start")
+    worktree = Path(ref_state(rig, "orp")["worktree"])
+    rec = wait_for(lambda: (d := live(rig, "orp")).get("pgid") and d, 5, "the agent's group")
+    assert rec["pgid"] == rec["pid"] and rec["sid"] and rec["runner_pgid"] == rec["runner_pid"]
+    first = wait_for(lambda: _sleepers(worktree, "sleep 417"), 5, "the sleep")
+    try:
+        runner = rec["runner_pid"]
+        os.kill(runner, signal.SIGKILL)
+        wait_for(lambda: not Path(f"/proc/{runner}").exists()
+                 or "Z" in Path(f"/proc/{runner}/stat").read_text().split(")")[1][:3],
+                 5, "the runner to die")
+        wait_for(lambda: not Path(f"/proc/{rec['pid']}").exists(), 5, "sh to get its signal")
+        assert _sleepers(worktree, "sleep 417") == first  # the grandchild lives on
+        found = check(rig)["orp"]
+        assert (found["class"], found["action"]) == ("orphaned", "resume")
+        assert found["agent_alive"] and not found["runner_alive"]
+        shown = rig.gt("polecat", "status", "orp", "--json").json()["polecats"][0]
+        assert shown["live_status"] == "running" and shown["pgid"] == rec["pgid"]
+        fixed = check(rig, "--fix")["orp"]
+        assert fixed["applied"] == ["stopped", "resumed (attempt 2)"]
+        assert not any(_running(p) for p in first)
+        again = wait_for(lambda: _sleepers(worktree, "sleep 417"), 10, "the replacement")
+        time.sleep(0.3)
+        assert len(_sleepers(worktree, "sleep 417")) == 1 and again[0] not in first
+    finally:
+        rig.gt("polecat", "stop", "orp", check=False)
+        for pid in first:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert _sleepers(worktree, "sleep 417") == []
+
+
+def test_reap_dog_ends_an_orphaned_agent_group(rig: Repo, tmp_path: Path) -> None:
+    rig.env["GT_HOOKS"] = "0"
+    rig.git("config", "gt.witness.deadGrace", "0s")
+    marker = tmp_path / "started"
+    bead = rig.create("long", "--field", f"run=touch {marker}; sleep 418; true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "rp")
+    wait_for(marker.exists, 10, "the shell agent to start")
+    worktree = Path(ref_state(rig, "rp")["worktree"])
+    rec = wait_for(lambda: (d := live(rig, "rp")).get("pgid") and d, 5, "the agent's group")
+    first = wait_for(lambda: _sleepers(worktree, "sleep 418"), 5, "the sleep")
+    try:
+        os.kill(rec["runner_pid"], signal.SIGKILL)
+        wait_for(lambda: not Path(f"/proc/{rec['pid']}").exists(), 5, "sh to get its signal")
+        did = rig.gt("dogs", "run", "reap", "--json").json()[0]["did"]
+        assert len(did) == 1 and "stopped its agent" in did[0], did
+        assert _sleepers(worktree, "sleep 418") == []
+        assert ref_state(rig, "rp")["status"] == "exited"
+        assert check(rig)["rp"]["class"] == "exited_unfinished"
+    finally:
+        for pid in first:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

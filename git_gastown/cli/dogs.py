@@ -28,7 +28,8 @@ def cli() -> None:
     """Dogs: maintenance the Deacon's patrol runs when each is due.
 
     \b
-    reap    polecats whose runner died are marked exited; orphan agents are stopped
+    reap    polecats whose runner died are marked exited (what their agent left
+            running in its process group is ended first); orphan agents are stopped
     prune   worktrees of landed polecats are removed (merged and clean; never otherwise)
     gc      loose objects are repacked once they pile up (dogs.gc.looseObjects, 2000)
     locks   git *.lock files a killed git left behind (older than dogs.locks.staleAfter,

@@ -75,7 +75,8 @@ class Runner:
         self.finished = list(state.finished)
         self.live: dict[str, Any] = {
             "run_id": launch["run_id"], "runner_pid": os.getpid(),
-            "runner_start": hk.process_start(os.getpid()), "pid": 0, "pid_start": 0,
+            "runner_start": hk.process_start(os.getpid()), "runner_pgid": os.getpgid(0),
+            "sid": os.getsid(0), "pid": 0, "pid_start": 0, "pgid": 0,
             "status": "setup" if launch.get("setup") else "running",
             "session_id": self.session_id, "last_event_at": "", "last_event_type": "",
             "waiting": "", "usage": state.usage.to_json(), "exit_code": None,
@@ -192,7 +193,10 @@ class Runner:
         if not merge_stderr:
             err.close()
         self.proc = proc
-        self.live.update(pid=proc.pid, pid_start=hk.process_start(proc.pid), waiting="")
+        # The group id is recorded apart from the pid: when the runner is killed the agent
+        # gets its parent-death signal, but its own children live on in this group.
+        self.live.update(pid=proc.pid, pid_start=hk.process_start(proc.pid),
+                         pgid=os.getpgid(proc.pid), waiting="")
         self.write_live(force=True)
         return proc
 
@@ -316,7 +320,7 @@ class Runner:
             code = self.run_shell() if self.fmt == "shell" else self.run_agent()
         stopped = self.stopping or (self.rdir / "stop-requested").exists()
         self.live.update(exit_code=code, status="stopped" if stopped else "exited",
-                         pid=0, pid_start=0, waiting="")
+                         pid=0, pid_start=0, pgid=0, waiting="")
         self.finish(code, stopped)
         return 0
 
@@ -332,7 +336,7 @@ class Runner:
                 tx.files[f"{hk.SESSIONS_DIR}/{self.session_id}.jsonl"] = session_copy
             status = current if current in ("done", "stopped", "nuked") else \
                 ("stopped" if stopped else "exited")
-            tx.state = tx.state.replace(status=status, exit_code=code, pid=0, pid_start=0,
+            tx.state = tx.state.replace(status=status, exit_code=code, pid=0, pid_start=0, pgid=0,
                                         waiting="", finished=tuple(self.finished))
 
         self.write_live(force=True)

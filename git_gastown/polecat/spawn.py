@@ -447,7 +447,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
         finished=tuple(b for b in state.finished if b not in reopened),
         status="spawning", attempts=attempts, agent=agent or state.agent,
         run_id=secrets.token_hex(6), folded=0, worktree=str(path), pid=0, pid_start=0,
-        runner_pid=0, runner_start=0, exit_code=None, waiting="",
+        pgid=0, runner_pid=0, runner_start=0, exit_code=None, waiting="",
         tmux=_tmux_name(rig, name) if tmux else "",
         session_id=state.session_id if use_session else "",
     )
@@ -520,6 +520,16 @@ def _signal_group(pgid: int, sig: int) -> bool:
         return False
 
 
+def _signal_agent(st: HookState, sig: int) -> None:
+    """SIG to the agent (it leads its own group) and to what is left of its process group
+    once it is gone itself (its children outlive it when the runner is killed)."""
+    if hk.process_alive(st.pid, st.pid_start) and not _signal_group(st.pid, sig):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(st.pid, sig)
+    if hk.group_members(st.pgid, st.sid, st.pid_start):
+        _signal_group(st.pgid, sig)
+
+
 def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
     """Stop the agent (TERM to its process group, KILL after TIMEOUT); keep all its work."""
     repo = rig.repo
@@ -532,7 +542,7 @@ def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
     if runner_alive:
         _signal_group(st.runner_pid, signal.SIGTERM)
     elif hook.agent_alive():
-        _signal_group(st.pid, signal.SIGTERM)
+        _signal_agent(st, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (hook.runner_alive() or hook.agent_alive()):
         time.sleep(0.05)
@@ -540,8 +550,10 @@ def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
         if runner_alive:
             _signal_group(st.runner_pid, signal.SIGKILL)
         if hook.agent_alive():
-            _signal_group(st.pid, signal.SIGKILL)  # the agent leads its own group
-        time.sleep(0.1)
+            _signal_agent(st, signal.SIGKILL)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and (hook.runner_alive() or hook.agent_alive()):
+            time.sleep(0.05)
     if st.tmux:
         subprocess.run(["tmux", "kill-session", "-t", st.tmux], capture_output=True,
                        stdin=subprocess.DEVNULL, check=False)
