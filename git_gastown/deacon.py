@@ -149,8 +149,10 @@ def needs_watching(rig: Rig, report: witness.Report | None) -> bool:
         return True
     from git_gastown import convoy
 
-    if any(c.mountain for c in convoy.list_convoys(rig.store)):
-        return True
+    if any(c.mountain and c.status != "closed"
+           and any(t.status not in ("closed", "blocked") for t in c.tracked)
+           for c in convoy.list_convoys(rig.store)):
+        return True  # a bead still to do (the blocked ones wait for a person)
     for path in WATCHERS:
         module, _, attr = path.partition(":")
         fn: Any = getattr(importlib.import_module(module), attr)

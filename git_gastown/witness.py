@@ -322,18 +322,26 @@ def _escalate_once(rig: Rig, f: Finding, p: Polecat, actor: str) -> str:
 
 
 def _block(rig: Rig, f: Finding, p: Polecat, open_beads: Sequence[str], actor: str) -> None:
-    """A mountain bead that failed maxAttempts times: block it, release it, go on."""
+    """A mountain bead that failed maxAttempts times: stop its agent (a hung one would
+    run, and spend, forever), block the bead, release it, go on."""
+    from git_gastown import convoy
+
+    if p.agent_alive or p.runner_alive:
+        polecat_view.stop(rig, p.name)
+        f.applied.append("stopped")
     beads = Beads(rig.store)
+    cache = beads.cache()
     for b in open_beads:
         beads.update(b, actor, {"status": "blocked", "assignee": None,
                                 "blocked_reason": f"failed {f.attempts} attempts ({f.cls})"},
                      op="block")
+        bead = cache.get(b)
+        if bead is not None and convoy.STALLED in bead["labels"]:
+            beads.label(b, actor, [convoy.STALLED], False)  # blocked now, not stalled
         beads.comment(b, actor, f"Witness: blocked after {f.attempts} failed attempts "
                                 f"by {p.name} ({f.detail}); skipped so the convoy goes on")
     f.applied.append(f"blocked {', '.join(open_beads)}")
     _escalate_once(rig, f, p, actor)
-    from git_gastown import convoy
-
     for cid in {c for b in open_beads for c in convoy.convoys_of(rig.store, b)}:
         started = convoy.continue_dispatch(rig, cid, actor)
         if started:
@@ -364,7 +372,7 @@ def mountains(rig: Rig, polecats: Sequence[Polecat], *, apply: bool, actor: str,
         for t in c.tracked:
             p = by_name.get(t.assignee)
             if t.status not in ("in_progress", "hooked") or p is None:
-                if t.stalled and t.status == "closed" and apply:
+                if t.stalled and t.status in ("closed", "blocked") and apply:
                     beads.label(t.id, actor, [convoy.STALLED], False)
                 continue
             progress = p.last_progress()

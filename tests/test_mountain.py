@@ -160,3 +160,36 @@ def test_dispatch_reports_beads_it_cannot_start(rig: Repo) -> None:
     assert rig.show(bad)["status"] == "open"  # nothing half-done
     landed = rig.gt("convoy", "dispatch", "nope", check=False)
     assert landed.code == 3
+
+
+def test_mountain_blocks_a_hung_bead_and_stops_its_agent(rig: Repo, tmp_path: Path) -> None:
+    """A hung agent on a mountain bead that is out of attempts: the block stops it (no
+    agent runs on, spending), clears the stall mark, and the rig has nothing left to do."""
+    rig.git("config", "gt.convoy.maxAttempts", "1")
+    marker = tmp_path / "m"
+    bead = spawn(rig, "slit", f"touch:{marker};hang")
+    rig.gt("convoy", "create", "--name", "auth", "--mountain", bead)
+    wait_for(marker.exists, 10, "the agent to start")
+    pid = json.loads((rig.path / ".git" / "gt" / "polecats" / "slit" / "live.json")
+                     .read_text())["pid"]
+    for key, value in (("convoy.stallAfter", "1s"), ("witness.hungAfter", "1h"),
+                       ("witness.idleAfter", "1h")):
+        rig.git("config", f"gt.{key}", value)
+    time.sleep(1.2)
+    check(rig, "--fix")
+    assert "stalled" in rig.show(bead)["labels"]
+    rig.git("config", "gt.witness.hungAfter", "1s")
+    found = check(rig, "--fix")["slit"]
+    assert (found["class"], found["action"]) == ("hung", "block")
+    assert found["applied"][:2] == ["stopped", f"blocked {bead}"]
+    assert not Path(f"/proc/{pid}").exists() or \
+        "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+    shown = rig.show(bead)
+    assert shown["status"] == "blocked" and "stalled" not in shown["labels"]
+    after = check(rig, "--fix")["slit"]
+    assert (after["class"], after["action"]) == ("stopped", "none")
+    esc = rig.gt("escalate", "list", "--json").json()
+    assert [e["bead"] for e in esc] == [bead, bead]  # the stall, then the block
+    for e in esc:
+        rig.gt("escalate", "ack", e["id"])
+    assert rig.gt("deacon", "patrol", "--json").json()[0]["watching"] is False
