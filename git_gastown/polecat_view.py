@@ -44,6 +44,9 @@ class Polecat:
     last_event_at: float | None = None
     last_commit_at: float | None = None
     heartbeat_at: float | None = None  # the runner touches it every few seconds while alive
+    base: str = ""  # the target branch its work is for
+    base_commit: str = ""  # where its branch started
+    branch_tip: str = ""  # "" when the branch is gone
 
     @property
     def live(self) -> bool:
@@ -86,6 +89,7 @@ def observe(rig: Rig) -> list[Polecat]:
             finished=tuple(st.finished), attempts=dict(st.attempts),
             started_at=_run_start(h), last_event_at=timeutil.iso_to_epoch(st.last_event_at),
             last_commit_at=commit_at, heartbeat_at=timeutil.iso_to_epoch(st.heartbeat),
+            base=st.base, base_commit=st.base_commit, branch_tip=branch[1] if branch else "",
         ))
     return out
 
@@ -134,6 +138,21 @@ def unsaved(rig: Rig, name: str) -> list[str]:
     import git_gastown.hook as hk
 
     return [str(r) for r in hk.unsaved_work(hk.load_hook(rig.repo, name)).reasons]
+
+
+def unlanded(rig: Rig, p: Polecat, queued: Mapping[str, set[str]]) -> str:
+    """What of P's branch is neither merged into its target nor in a merge request (QUEUED:
+    branch -> commits of its merge requests), as a phrase; "" when nothing is left out."""
+    tip = p.branch_tip
+    if not tip or tip == p.base_commit or tip in queued.get(p.branch, set()):
+        return ""
+    target = f"refs/heads/{p.base}" if p.base else "HEAD"
+    repo = rig.repo
+    if repo.git("merge-base", "--is-ancestor", tip, target, check=False).returncode == 0:
+        return ""
+    ahead = repo.out("rev-list", "--count", tip, f"^{target}", check=False).strip() or "?"
+    return (f"{ahead} commit{'' if ahead == '1' else 's'} on {p.branch} neither merged into "
+            f"{p.base or 'HEAD'} nor queued")
 
 
 def hook_base(rig: Rig, name: str) -> str:

@@ -14,6 +14,9 @@ class with one action:
     dead_dirty          the same, with uncommitted work no checkpoint holds: checkpoint
                         (then, in the same pass, the `dead` action)
     exited_unfinished   the agent exited without finishing its beads or `git gt-done`: resume
+    exited_unlanded     the agent closed its beads and exited, but never ran `git gt-done`:
+                        its branch has commits neither merged nor queued: escalate (a
+                        person lands them: `git gt-done` in its worktree)
     starting, done, stopped, nuked   nothing to do
 
 The recovering actions wait until the polecat has shown no sign of life (event, commit,
@@ -124,8 +127,9 @@ def _round(value: float | None) -> float | None:
 
 
 def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
-             dirty: bool = False) -> tuple[str, str]:
-    """(class, detail) of one polecat. Pure: everything it needs is passed in."""
+             dirty: bool = False, unlanded: str = "") -> tuple[str, str]:
+    """(class, detail) of one polecat. Pure: everything it needs is passed in (UNLANDED:
+    what of an exited polecat's branch is neither merged nor queued, "" if nothing)."""
     progress = p.last_progress()
     quiet = now - progress if progress is not None else None
     if p.status in ("done", "nuked", "stopped"):
@@ -150,13 +154,15 @@ def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
             return "idle", f"no agent event or commit for {timeutil.human_age(quiet)}"
         return "ok", ""
     if p.status == "exited":
-        if not open_beads:
-            return "done", "every bead is closed"
         unfinished = [b for b in open_beads if b not in p.finished]
-        if not unfinished:
-            return "done", "finished; waiting for the Refinery"
-        code = f" (exit {p.exit_code})" if p.exit_code not in (None, 0) else ""
-        return "exited_unfinished", f"exited{code} with {', '.join(unfinished)} unfinished"
+        if unfinished:
+            code = f" (exit {p.exit_code})" if p.exit_code not in (None, 0) else ""
+            return "exited_unfinished", f"exited{code} with {', '.join(unfinished)} unfinished"
+        if unlanded:
+            return "exited_unlanded", f"exited without git gt-done: {unlanded}"
+        if not open_beads:
+            return "done", "every bead is closed or blocked"
+        return "done", "finished; waiting for a review or the Refinery"
     return "ok", ""
 
 
@@ -165,7 +171,7 @@ RECOVER = ("dead", "dead_dirty", "orphaned", "exited_unfinished")
 
 def _action(cls: str, p: Polecat, open_beads: Sequence[str], th: Thresholds,
             mountain: set[str], now: float) -> str:
-    if cls in ("waiting_permission", "waiting_input"):
+    if cls in ("waiting_permission", "waiting_input", "exited_unlanded"):
         return "escalate"
     if cls in RECOVER:
         alive = p.last_alive()
@@ -231,12 +237,18 @@ def _check(rig: Rig, *, apply: bool, actor: str, now: float | None) -> Report:
     mountain = _mountain_beads(rig)
     findings = []
     polecats = polecat_view.observe(rig)
+    queued: dict[str, set[str]] | None = None
     for p in polecats:
         open_beads = [b for b in p.beads if _is_open(cache.get(b))]
         dirty = False
         if p.live and not p.agent_alive and not p.runner_alive:
             dirty = _dirty(rig, p)
-        cls, detail = classify(p, open_beads, th, now, dirty)
+        unlanded = ""
+        if p.status == "exited" and not open_beads:
+            if queued is None:
+                queued = _merge_requests(cache)
+            unlanded = polecat_view.unlanded(rig, p, queued)
+        cls, detail = classify(p, open_beads, th, now, dirty, unlanded)
         action = _action(cls, p, open_beads, th, mountain, now)
         if cls in RECOVER and action == "none" and open_beads:
             detail += f"; recovered once quiet for {timeutil.human_age(th.dead_grace)}"
@@ -252,6 +264,18 @@ def _check(rig: Rig, *, apply: bool, actor: str, now: float | None) -> Report:
     report.convoys = mountains(rig, polecats, apply=apply, actor=actor, now=now, th=th)
     report.elapsed = time.monotonic() - start
     return report
+
+
+def _merge_requests(cache: Any) -> dict[str, set[str]]:
+    """branch -> the commits of its merge requests, whatever their state (the Refinery
+    owns the work once it is queued)."""
+    out: dict[str, set[str]] = {}
+    for mr in cache.query(types=["merge-request"]):
+        fields = mr.get("fields") or {}
+        branch, commit = str(fields.get("branch", "")), str(fields.get("commit", ""))
+        if branch and commit:
+            out.setdefault(branch, set()).add(commit)
+    return out
 
 
 def _is_open(b: dict[str, Any] | None) -> bool:
@@ -310,13 +334,15 @@ def _escalate_once(rig: Rig, f: Finding, p: Polecat, actor: str) -> str:
             return ""
     severity = "high" if f.cls.startswith("waiting") or f.action == "escalate" else "medium"
     why = {"waiting_permission": "is waiting for a permission",
-           "waiting_input": "is waiting for input"}.get(
+           "waiting_input": "is waiting for input",
+           "exited_unlanded": "exited without git gt-done; its work is not landed"}.get(
         f.cls, f"is {f.cls.replace('_', ' ')} after {f.attempts} attempts")
     about = p.beads[0] if p.beads else ""
     raised = escalate.escalate(
         rig, severity, f"polecat {p.name} {why}", actor, about=about,
-        description=f"{f.detail}.\nInspect: git gt-polecat status {p.name}; "
-                    f"resume: git gt-polecat spawn --resume {p.name}",
+        description=f"{f.detail}.\nInspect: git gt-polecat status {p.name}; " + (
+            f"land it: cd {p.worktree} && git gt-done" if f.cls == "exited_unlanded" else
+            f"resume: git gt-polecat spawn --resume {p.name}"),
         fields={"finding": key, "polecat": p.name})
     return raised.escalation.id
 

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -295,3 +296,32 @@ def test_reap_dog_ends_an_orphaned_agent_group(rig: Repo, tmp_path: Path) -> Non
         for pid in first:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_agent_that_closes_its_bead_without_gt_done_is_escalated(
+        rig: Repo, tmp_path: Path) -> None:
+    """An agent that commits, closes its own bead and exits 0 never ran `git gt-done`:
+    its commit is on no target and in no merge request, so it is not 'done'."""
+    rig.env["GT_HOOKS"] = "0"
+    script = tmp_path / "closer"
+    script.write_text("#!/bin/sh\necho work > work.txt\ngit add -A && git commit -qm 'agent work'\n"
+                      f"'{Path(sys.executable).parent / 'git-gt-bead'}' close \"$GT_BEADS\"\n")
+    script.chmod(0o755)
+    rig.commit_file(".gastown.toml", f'[agents.closer]\ncommand = ["{script}"]\n')
+    bead = rig.create("closes itself")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "closer", "--name", "clo")
+    exited(rig, "clo")
+    assert rig.show(bead)["status"] == "closed"
+    found = check(rig)["clo"]
+    assert (found["class"], found["action"]) == ("exited_unlanded", "escalate")
+    assert "1 commit on gt/gt/clo neither merged into main nor queued" in found["detail"]
+    fixed = check(rig, "--fix")["clo"]
+    assert fixed["applied"][0].startswith("escalated ")
+    esc = rig.gt("escalate", "list", "--json").json()
+    assert [e["message"] for e in esc] == \
+        ["polecat clo exited without git gt-done; its work is not landed"]
+    assert "git gt-done" in rig.show(esc[0]["id"])["description"]
+    # Once the branch is queued, the Refinery owns it: nothing for the Witness.
+    rig.gt("refinery", "enqueue", "gt/gt/clo")
+    found = check(rig)["clo"]
+    assert (found["class"], found["action"]) == ("done", "none")

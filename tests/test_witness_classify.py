@@ -19,7 +19,7 @@ TH = Thresholds(idle_after=600, hung_after=1800, max_resumes=3, start_grace=120,
 def cat(**kw: Any) -> Polecat:
     base: dict[str, Any] = dict(
         name="nux", status="running", beads=("gt-a",), agent="claude", convoy="",
-        branch="gt/gt/nux", worktree=Path("/nonexistent"), run_id="r1", pid=10, runner_pid=9,
+        branch="gt/gt/nux", worktree=Path("/nonexistent"), run_id="r1", pid=10, runner_pid=9, pgid=10,
         agent_alive=True, runner_alive=True, waiting="", exit_code=None, finished=(),
         attempts={"gt-a": 1}, started_at=NOW - 3000, last_event_at=NOW - 5,
         last_commit_at=None, heartbeat_at=NOW - 2)
@@ -68,6 +68,14 @@ def test_class_and_action(kw: dict[str, Any], open_beads: list[str], dirty: bool
     p = cat(**kw)
     cls, _ = classify(p, open_beads, TH, NOW, dirty)
     assert (cls, _action(cls, p, open_beads, TH, set(), NOW)) == expected
+
+
+def test_exited_with_unlanded_work_is_not_done() -> None:
+    p = cat(status="exited", agent_alive=False, runner_alive=False, exit_code=0)
+    assert classify(p, [], TH, NOW)[0] == "done"
+    cls, detail = classify(p, [], TH, NOW, unlanded="2 commits on gt/gt/nux neither ...")
+    assert (cls, _action(cls, p, [], TH, set(), NOW)) == ("exited_unlanded", "escalate")
+    assert detail.startswith("exited without git gt-done: 2 commits")
 
 
 def test_mountain_bead_is_blocked_after_max_attempts() -> None:
