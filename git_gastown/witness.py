@@ -260,10 +260,60 @@ def _check(rig: Rig, *, apply: bool, actor: str, now: float | None) -> Report:
         if apply and f.action != "none":
             _act(rig, f, p, open_beads, th, mountain, actor)
         findings.append(f)
+    if apply:
+        _close_cleared(rig, polecats, findings, actor)
     report = Report(findings)
     report.convoys = mountains(rig, polecats, apply=apply, actor=actor, now=now, th=th)
     report.elapsed = time.monotonic() - start
     return report
+
+
+RESOLVED = "resolved by itself"
+
+
+def _open_findings(rig: Rig) -> list[tuple[str, dict[str, Any]]]:
+    """(finding key, fields) of every open escalation the Witness made."""
+    out = []
+    for e in Beads(rig.store).cache().query(types=["escalation"],
+                                            status=("open", "in_progress")):
+        key = str(e["fields"].get("finding") or "")
+        if key:
+            out.append((e["id"], e["fields"]))
+    return out
+
+
+def _close_cleared(rig: Rig, polecats: Sequence[Polecat], findings: Sequence[Finding],
+                   actor: str) -> None:
+    """Close the escalations of findings that went away (the agent went on after asking,
+    its work got queued, a person resumed it), so they are not raised to critical later.
+    A block's escalation stays: the bead waits for a person whatever the polecat does."""
+    from git_gastown import escalate
+
+    now_of = {f.polecat: f for f in findings}
+    runs = {p.name: p.run_id for p in polecats}
+    for eid, fields in _open_findings(rig):
+        name, _, rest = str(fields["finding"]).partition(":")
+        cls, _, run = rest.partition(":")
+        f = now_of.get(name)
+        if f is None or cls == "stalled" or fields.get("action") == "block":
+            continue  # a polecat gone from this rig, a stall (see mountains), a block
+        if f.cls == cls and runs.get(name) == run:
+            continue  # still the same finding
+        escalate.close(rig, eid, actor, RESOLVED)
+        f.applied.append(f"closed {eid} ({cls} {RESOLVED})")
+
+
+def _close_stall(rig: Rig, bead_id: str, actor: str, reason: str = RESOLVED) -> list[str]:
+    """Close the open stall escalations of BEAD_ID (it moves again, or is closed or
+    blocked); return their ids."""
+    from git_gastown import escalate
+
+    closed = []
+    for eid, fields in _open_findings(rig):
+        if str(fields["finding"]).endswith(f":stalled:{bead_id}"):
+            escalate.close(rig, eid, actor, reason)
+            closed.append(eid)
+    return closed
 
 
 def _merge_requests(cache: Any) -> dict[str, set[str]]:
@@ -343,7 +393,7 @@ def _escalate_once(rig: Rig, f: Finding, p: Polecat, actor: str) -> str:
         description=f"{f.detail}.\nInspect: git gt-polecat status {p.name}; " + (
             f"land it: cd {p.worktree} && git gt-done" if f.cls == "exited_unlanded" else
             f"resume: git gt-polecat spawn --resume {p.name}"),
-        fields={"finding": key, "polecat": p.name})
+        fields={"finding": key, "polecat": p.name, "action": f.action})
     return raised.escalation.id
 
 
@@ -364,6 +414,7 @@ def _block(rig: Rig, f: Finding, p: Polecat, open_beads: Sequence[str], actor: s
         bead = cache.get(b)
         if bead is not None and convoy.STALLED in bead["labels"]:
             beads.label(b, actor, [convoy.STALLED], False)  # blocked now, not stalled
+        _close_stall(rig, b, actor, "superseded: the bead is blocked")
         beads.comment(b, actor, f"Witness: blocked after {f.attempts} failed attempts "
                                 f"by {p.name} ({f.detail}); skipped so the convoy goes on")
     f.applied.append(f"blocked {', '.join(open_beads)}")
@@ -400,6 +451,7 @@ def mountains(rig: Rig, polecats: Sequence[Polecat], *, apply: bool, actor: str,
             if t.status not in ("in_progress", "hooked") or p is None:
                 if t.stalled and t.status in ("closed", "blocked") and apply:
                     beads.label(t.id, actor, [convoy.STALLED], False)
+                    _close_stall(rig, t.id, actor)
                 continue
             progress = p.last_progress()
             quiet = now - progress if progress is not None else None
@@ -419,10 +471,13 @@ def mountains(rig: Rig, polecats: Sequence[Polecat], *, apply: bool, actor: str,
                     event["escalation"] = raised.escalation.id
                 events.append(event)
             elif not stalled and t.stalled:
-                events.append({"convoy": c.name, "bead": t.id, "event": "moving",
-                               "polecat": p.name})
+                event = {"convoy": c.name, "bead": t.id, "event": "moving", "polecat": p.name}
                 if apply:
                     beads.label(t.id, actor, [convoy.STALLED], False)
+                    closed = _close_stall(rig, t.id, actor)
+                    if closed:
+                        event["closed"] = closed
+                events.append(event)
         if apply and c.status != "closed":
             for bead_id, name in convoy.continue_dispatch(rig, c.id, actor):
                 events.append({"convoy": c.name, "bead": bead_id, "event": "dispatched",

@@ -188,8 +188,45 @@ def test_mountain_blocks_a_hung_bead_and_stops_its_agent(rig: Repo, tmp_path: Pa
     assert shown["status"] == "blocked" and "stalled" not in shown["labels"]
     after = check(rig, "--fix")["slit"]
     assert (after["class"], after["action"]) == ("stopped", "none")
-    esc = rig.gt("escalate", "list", "--json").json()
-    assert [e["bead"] for e in esc] == [bead, bead]  # the stall, then the block
-    for e in esc:
-        rig.gt("escalate", "ack", e["id"])
+    esc = rig.gt("escalate", "list", "--all", "--json").json()
+    assert sorted((e["bead"], e["status"]) for e in esc) == \
+        [(bead, "closed"), (bead, "open")]  # the stall, superseded by the block
+    stall = next(e for e in esc if e["status"] == "closed")
+    assert rig.show(stall["id"])["close_reason"] == "superseded: the bead is blocked"
+    rig.gt("escalate", "ack", next(e for e in esc if e["status"] == "open")["id"])
     assert rig.gt("deacon", "patrol", "--json").json()[0]["watching"] is False
+
+
+def test_stall_that_moves_again_closes_its_escalation_and_is_never_bumped(
+        rig: Repo, tmp_path: Path) -> None:
+    marker = tmp_path / "m"
+    bead = spawn(rig, "slow", f"touch:{marker};hang")
+    rig.gt("convoy", "create", "--name", "k3", "--mountain", bead)
+    wait_for(marker.exists, 10, "the agent to start")
+    for key, value in (("convoy.stallAfter", "2s"), ("witness.hungAfter", "1h"),
+                       ("witness.idleAfter", "1h"), ("escalation.bumpAfter", "1s")):
+        rig.git("config", f"gt.{key}", value)
+    time.sleep(2.2)
+    report = check(rig, "--fix")
+    assert report["slow"]["class"] == "ok"
+    esc = rig.gt("escalate", "list", "--json").json()
+    assert [(e["bead"], e["severity"]) for e in esc] == [(bead, "medium")]
+    # The agent goes on: a commit on its branch.
+    worktree = Path(ref_state(rig, "slow")["worktree"])
+    (worktree / "more.txt").write_text("progress\n")
+    env = {k: v for k, v in rig.env.items() if not k.endswith("_DATE")}  # committed now
+    subprocess.run(["git", "add", "-A"], cwd=worktree, env=env, check=True)
+    subprocess.run(["git", "commit", "-qm", "progress"], cwd=worktree, env=env, check=True)
+    events = rig.gt("witness", "check", "--fix", "--json").json()["convoys"]
+    assert [(e["bead"], e["event"], e.get("closed")) for e in events] == \
+        [(bead, "moving", [esc[0]["id"]])]
+    assert "stalled" not in rig.show(bead)["labels"]
+    rig.git("config", "gt.convoy.stallAfter", "1h")  # no new stall while we wait
+    time.sleep(1.2)  # past bumpAfter: a still-open escalation would be raised now
+    rig.gt("deacon", "patrol")
+    assert rig.gt("escalate", "list", "--json").json() == []
+    closed = rig.gt("escalate", "list", "--all", "--json").json()
+    assert [(e["status"], e["severity"], e["bumps"]) for e in closed] == \
+        [("closed", "medium", 0)]
+    assert rig.show(closed[0]["id"])["close_reason"] == "resolved by itself"
+    rig.gt("polecat", "stop", "slow")

@@ -325,3 +325,8 @@ def test_agent_that_closes_its_bead_without_gt_done_is_escalated(
     rig.gt("refinery", "enqueue", "gt/gt/clo")
     found = check(rig)["clo"]
     assert (found["class"], found["action"]) == ("done", "none")
+    # ... and its escalation is closed, so it is never raised to critical.
+    assert check(rig, "--fix")["clo"]["applied"] == \
+        [f"closed {esc[0]['id']} (exited_unlanded resolved by itself)"]
+    assert rig.gt("escalate", "list", "--json").json() == []
+    assert check(rig, "--fix")["clo"]["applied"] == []

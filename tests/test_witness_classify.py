@@ -19,7 +19,8 @@ TH = Thresholds(idle_after=600, hung_after=1800, max_resumes=3, start_grace=120,
 def cat(**kw: Any) -> Polecat:
     base: dict[str, Any] = dict(
         name="nux", status="running", beads=("gt-a",), agent="claude", convoy="",
-        branch="gt/gt/nux", worktree=Path("/nonexistent"), run_id="r1", pid=10, runner_pid=9, pgid=10,
+        branch="gt/gt/nux", worktree=Path("/nonexistent"), run_id="r1", pid=10, runner_pid=9,
+        pgid=10,
         agent_alive=True, runner_alive=True, waiting="", exit_code=None, finished=(),
         attempts={"gt-a": 1}, started_at=NOW - 3000, last_event_at=NOW - 5,
         last_commit_at=None, heartbeat_at=NOW - 2)
