@@ -130,7 +130,8 @@ class HookState:
     heartbeat: str = ""
     last_event_at: str = ""
     last_event_type: str = ""
-    waiting: str = ""  # "permission" or "input" when the agent waits for a person
+    waiting: str = ""  # "input" when the agent waits for an answer (Codex request_user_input)
+    denied: tuple[str, ...] = ()  # tool uses the agent was refused in this run
     exit_code: int | None = None
     worktree: str = ""
     usage: Usage = field(default_factory=Usage)
@@ -152,6 +153,7 @@ class HookState:
         data = dataclasses.asdict(self)
         data["beads"] = list(self.beads)
         data["finished"] = list(self.finished)
+        data["denied"] = list(self.denied)
         data["attempts"] = dict(self.attempts)
         data["usage"] = self.usage.to_json()
         data["checkpoint"] = self.checkpoint.to_json() if self.checkpoint else None
@@ -163,6 +165,7 @@ class HookState:
         kw: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kw["beads"] = tuple(data.get("beads") or ())
         kw["finished"] = tuple(data.get("finished") or ())
+        kw["denied"] = tuple(str(d) for d in data.get("denied") or ())
         kw["attempts"] = {str(k): int(v) for k, v in (data.get("attempts") or {}).items()}
         kw["usage"] = Usage.from_json(data.get("usage"))
         kw["checkpoint"] = Checkpoint.from_json(data.get("checkpoint"))
@@ -449,7 +452,7 @@ def read_live(repo: Repo, name: str) -> dict[str, Any]:
 
 LIVE_FIELDS = ("pid", "pid_start", "pgid", "sid", "runner_pid", "runner_start", "runner_pgid",
                "session_id", "last_event_at",
-               "last_event_type", "waiting", "usage", "status", "exit_code", "finished")
+               "last_event_type", "waiting", "usage", "status", "exit_code", "finished", "denied")
 
 
 def overlay_live(repo: Repo, state: HookState) -> HookState:
@@ -462,7 +465,7 @@ def overlay_live(repo: Repo, state: HookState) -> HookState:
                 continue
             if key == "usage":
                 changes[key] = Usage.from_json(live[key])
-            elif key == "finished":
+            elif key in ("finished", "denied"):
                 changes[key] = tuple(live[key])
             elif key == "status":
                 # The ref's terminal statuses (done, stopped, nuked) win over "running".

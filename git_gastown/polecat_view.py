@@ -36,7 +36,7 @@ class Polecat:
     pgid: int  # the agent's process group (its children live there after it)
     agent_alive: bool
     runner_alive: bool
-    waiting: str  # "permission", "input" or ""
+    waiting: str  # "input" (it asked a question nobody can answer) or ""
     exit_code: int | None
     finished: tuple[str, ...]
     attempts: Mapping[str, int] = field(default_factory=dict)
@@ -47,6 +47,7 @@ class Polecat:
     base: str = ""  # the target branch its work is for
     base_commit: str = ""  # where its branch started
     branch_tip: str = ""  # "" when the branch is gone
+    denied: tuple[str, ...] = ()  # tool uses the agent was refused in this run
 
     @property
     def live(self) -> bool:
@@ -90,6 +91,7 @@ def observe(rig: Rig) -> list[Polecat]:
             started_at=_run_start(h), last_event_at=timeutil.iso_to_epoch(st.last_event_at),
             last_commit_at=commit_at, heartbeat_at=timeutil.iso_to_epoch(st.heartbeat),
             base=st.base, base_commit=st.base_commit, branch_tip=branch[1] if branch else "",
+            denied=tuple(st.denied),
         ))
     return out
 

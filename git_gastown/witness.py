@@ -7,8 +7,11 @@ class with one action:
     ok                  working: nothing to do
     idle                no progress for idleAfter (report only)
     hung                agent alive, no progress for hungAfter: resume (stop, then resume)
-    waiting_permission  the agent asks for a permission: escalate (a person must answer)
-    waiting_input       the agent waits for input: escalate
+    permission_denied   the agent was refused a tool use it needed (Claude's
+                        permission_denials, a declined Codex command, a Gemini
+                        policy_violation): escalate (a person grants it, then resumes)
+    waiting_input       the agent asked a question nobody can answer headless (Codex
+                        request_user_input): escalate
     orphaned            agent alive but its runner died: resume (stop, then resume)
     dead                runner and agent gone while running: resume
     dead_dirty          the same, with uncommitted work no checkpoint holds: checkpoint
@@ -144,17 +147,19 @@ def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
                     return "starting", ""
                 return ("dead_dirty" if dirty else "dead"), "its runner never started"
             return ("dead_dirty" if dirty else "dead"), "agent and runner are gone"
-        if p.waiting == "permission":
-            return "waiting_permission", "the agent asks for a permission"
         if p.waiting:
             return "waiting_input", f"the agent waits for {p.waiting}"
         if p.agent_alive and quiet is not None and quiet >= th.hung_after:
             return "hung", f"no agent event or commit for {timeutil.human_age(quiet)}"
+        if p.denied:
+            return "permission_denied", _denied(p)
         if quiet is not None and quiet >= th.idle_after:
             return "idle", f"no agent event or commit for {timeutil.human_age(quiet)}"
         return "ok", ""
     if p.status == "exited":
         unfinished = [b for b in open_beads if b not in p.finished]
+        if unfinished and p.denied:
+            return "permission_denied", _denied(p)  # a resume would be refused the same
         if unfinished:
             code = f" (exit {p.exit_code})" if p.exit_code not in (None, 0) else ""
             return "exited_unfinished", f"exited{code} with {', '.join(unfinished)} unfinished"
@@ -166,12 +171,18 @@ def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
     return "ok", ""
 
 
+def _denied(p: Polecat) -> str:
+    shown = "; ".join(p.denied[-3:])
+    more = f" (and {len(p.denied) - 3} more)" if len(p.denied) > 3 else ""
+    return f"the agent was refused {shown}{more}"
+
+
 RECOVER = ("dead", "dead_dirty", "orphaned", "exited_unfinished")
 
 
 def _action(cls: str, p: Polecat, open_beads: Sequence[str], th: Thresholds,
             mountain: set[str], now: float) -> str:
-    if cls in ("waiting_permission", "waiting_input", "exited_unlanded"):
+    if cls in ("permission_denied", "waiting_input", "exited_unlanded"):
         return "escalate"
     if cls in RECOVER:
         alive = p.last_alive()
@@ -382,8 +393,8 @@ def _escalate_once(rig: Rig, f: Finding, p: Polecat, actor: str) -> str:
                                             status=("open", "in_progress")):
         if e["fields"].get("finding") == key:
             return ""
-    severity = "high" if f.cls.startswith("waiting") or f.action == "escalate" else "medium"
-    why = {"waiting_permission": "is waiting for a permission",
+    severity = "high" if f.action == "escalate" else "medium"
+    why = {"permission_denied": "was refused a permission it needed",
            "waiting_input": "is waiting for input",
            "exited_unlanded": "exited without git gt-done; its work is not landed"}.get(
         f.cls, f"is {f.cls.replace('_', ' ')} after {f.attempts} attempts")
@@ -392,6 +403,8 @@ def _escalate_once(rig: Rig, f: Finding, p: Polecat, actor: str) -> str:
         rig, severity, f"polecat {p.name} {why}", actor, about=about,
         description=f"{f.detail}.\nInspect: git gt-polecat status {p.name}; " + (
             f"land it: cd {p.worktree} && git gt-done" if f.cls == "exited_unlanded" else
+            f"allow it in the agent's settings, then resume: git gt-polecat stop {p.name}; "
+            f"git gt-polecat spawn --resume {p.name}" if f.cls == "permission_denied" else
             f"resume: git gt-polecat spawn --resume {p.name}"),
         fields={"finding": key, "polecat": p.name, "action": f.action})
     return raised.escalation.id

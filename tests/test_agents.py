@@ -98,16 +98,29 @@ def test_codex_thread_usage_and_resume(rig: Repo, tmp_path: Path) -> None:
     assert st["usage"]["input_tokens"] == 4800  # turn usage adds up over runs
 
 
-def test_permission_wait_is_detected(rig: Repo, tmp_path: Path) -> None:
-    agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="write:x.txt=1;ask")
+def test_permission_denial_is_recorded(rig: Repo, tmp_path: Path) -> None:
+    """Claude -p cannot prompt: it denies the tool use, goes on, and its final result lists
+    the denial (permission_denials); the Hook keeps it for the Witness."""
+    agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="write:x.txt=1;ask:git push origin main")
     bead = rig.create("Needs approval")
     rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "ask")
-    st = wait_for(lambda: (s := state(rig, "ask"))["waiting"] == "permission" and s, 10,
-                  "the permission request")
-    assert st["live_status"] == "running" and st["last_event_type"] == "control_request"
-    assert "waiting:permission" in rig.gt("polecat", "list").out
-    rig.gt("polecat", "stop", "ask")
-    assert state(rig, "ask")["waiting"] == ""
+    wait_for(lambda: ref_state(rig, "ask")["status"] == "exited", 10, "the run to end")
+    assert ref_state(rig, "ask")["denied"] == ["Bash: git push origin main"]
+    st = state(rig, "ask")
+    assert st["denied"] == ["Bash: git push origin main"] and st["waiting"] == ""
+    assert "refused 1 tool use(s)" in rig.gt("polecat", "status", "ask").out
+
+
+def test_codex_question_is_waiting_for_input(rig: Repo, tmp_path: Path) -> None:
+    agent_rig(rig, tmp_path, FAKE_CODEX_SCRIPT="write:x.txt=1;question:Which database?")
+    bead = rig.create("Ambiguous")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "codex", "--name", "qq")
+    st = wait_for(lambda: (s := state(rig, "qq"))["waiting"] == "input" and s, 10,
+                  "the question")
+    assert st["live_status"] == "running" and st["last_event_type"] == "request_user_input"
+    assert "waiting:input" in rig.gt("polecat", "list").out
+    rig.gt("polecat", "stop", "qq")
+    assert state(rig, "qq")["waiting"] == ""
 
 
 def test_kill_agent_mid_work_then_resume_finishes_with_work_intact(
@@ -293,6 +306,34 @@ def test_event_parsing_of_each_format() -> None:
     _, info = parse_event("codex", json.dumps({"type": "turn.failed",
                                                 "error": {"message": "boom"}}))
     assert info.error == "boom"
+    # Refused tool uses, in each CLI's own headless shape.
+    _, info = parse_event("claude", json.dumps(
+        {"type": "result", "subtype": "success", "is_error": False, "session_id": "s",
+         "permission_denials": [{"tool_name": "Write", "tool_use_id": "toolu_1",
+                                 "tool_input": {"file_path": "/etc/hosts", "content": "x"}}]}))
+    assert info.denials == ["Write: /etc/hosts"] and info.waiting == ""
+    _, info = parse_event("codex", json.dumps(
+        {"type": "item.completed", "item": {"id": "item_3", "type": "command_execution",
+                                            "command": "bash -lc 'rm -rf build'",
+                                            "aggregated_output": "", "exit_code": None,
+                                            "status": "declined"}}))
+    assert info.denials == ["command: bash -lc 'rm -rf build'"]
+    _, info = parse_event("codex", json.dumps(
+        {"type": "request_user_input", "id": "turn_1", "call_id": "c1", "questions": [
+            {"id": "q", "header": "h", "question": "Which?", "isOther": False,
+             "isSecret": False}]}))
+    assert info.waiting == "input"
+    _, info = parse_event("codex", json.dumps({"type": "turn.started"}))
+    assert info.waiting == "" and info.denials == []
+    _, info = parse_event("gemini", json.dumps(
+        {"type": "tool_result", "timestamp": "2026-01-01T00:00:00Z", "tool_id": "shell-1",
+         "status": "error", "error": {"type": "policy_violation",
+                                      "message": "Tool execution denied by policy."}}))
+    assert info.denials == ["tool shell-1: Tool execution denied by policy."]
+    _, info = parse_event("gemini", json.dumps(
+        {"type": "tool_result", "tool_id": "read-1", "status": "error",
+         "error": {"type": "file_not_found", "message": "no such file"}}))
+    assert info.denials == []  # a failure, not a refusal
 
 
 def test_prompt_never_goes_through_a_shell(rig: Repo, tmp_path: Path) -> None:

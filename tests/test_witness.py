@@ -60,24 +60,56 @@ def kill_group(rig: Repo, name: str) -> None:
              5, "the runner to die")
 
 
-def test_waiting_for_permission_is_escalated_once(rig: Repo, tmp_path: Path) -> None:
-    spawn(rig, "ask", "write:x.txt=1;ask")
-    wait_for(lambda: live(rig, "ask").get("waiting") == "permission", 10, "the question")
+def test_permission_denial_is_escalated_once_not_resumed(rig: Repo) -> None:
+    """Claude -p denied a tool use and the run ended with its bead unfinished: a resume
+    would be refused the same, so a person is asked (once per run)."""
+    spawn(rig, "ask", "write:x.txt=1;ask:git push origin main")
+    exited(rig, "ask")
     found = check(rig)["ask"]
-    assert (found["class"], found["action"]) == ("waiting_permission", "escalate")
+    assert (found["class"], found["action"]) == ("permission_denied", "escalate")
+    assert found["detail"] == "the agent was refused Bash: git push origin main"
     from test_health_json import tables
 
     assert set(found) == tables("A Witness finding")[0]  # as docs/json.md says
-    assert found["agent_alive"] and found["runner_alive"]
     fixed = check(rig, "--fix")["ask"]
     assert fixed["applied"][0].startswith("escalated ")
     esc = rig.gt("escalate", "list", "--json").json()
     assert [(e["severity"], e["message"]) for e in esc] == \
-        [("high", "polecat ask is waiting for a permission")]
+        [("high", "polecat ask was refused a permission it needed")]
+    assert "git gt-polecat spawn --resume ask" in rig.show(esc[0]["id"])["description"]
     assert check(rig, "--fix")["ask"]["applied"] == ["already escalated"]
     assert len(rig.gt("escalate", "list", "--json").json()) == 1
-    rig.gt("polecat", "stop", "ask")
-    assert check(rig)["ask"]["class"] == "stopped"
+    assert ref_state(rig, "ask")["attempts"] == {b: 1 for b in ref_state(rig, "ask")["beads"]}
+
+
+def test_question_then_going_on_closes_the_escalation(rig: Repo, tmp_path: Path) -> None:
+    """Codex asked a question (request_user_input): waiting_input, escalated; once the
+    agent goes on by itself, the escalation is closed and never bumped."""
+    go_on = tmp_path / "answered"
+    rig.env.update(FAKE_CODEX_SCRIPT="question:Which database?;write:a.txt=1",
+                   GT_HOOKS="0")
+    rig.git("config", "gt.witness.deadGrace", "0s")
+    bead = rig.create("ambiguous")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "codex", "--name", "qq")
+    wait_for(lambda: live(rig, "qq").get("waiting") == "input", 10, "the question")
+    found = check(rig)["qq"]
+    assert (found["class"], found["action"]) == ("waiting_input", "escalate")
+    eid = check(rig, "--fix")["qq"]["applied"][0].split()[1]
+    assert rig.gt("escalate", "list", "--json").json()[0]["message"] == \
+        "polecat qq is waiting for input"
+    # A person answers by stopping it and resuming it with the answer in a note; the new
+    # run goes on, and the finding is gone.
+    rig.gt("polecat", "stop", "qq")
+    rig.env["FAKE_CODEX_RESUME_SCRIPT"] = f"touch:{go_on};hang"
+    rig.gt("polecat", "spawn", "--resume", "qq")
+    wait_for(go_on.exists, 10, "the resumed run")
+    assert check(rig)["qq"]["class"] == "ok"
+    assert check(rig, "--fix")["qq"]["applied"] == [
+        f"closed {eid} (waiting_input resolved by itself)"]
+    rig.git("config", "gt.escalation.bumpAfter", "0s")
+    rig.gt("deacon", "patrol")
+    assert rig.gt("escalate", "list", "--json").json() == []
+    rig.gt("polecat", "stop", "qq")
 
 
 def test_dead_polecat_is_resumed_and_finishes(rig: Repo, tmp_path: Path) -> None:

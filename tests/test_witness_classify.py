@@ -33,7 +33,12 @@ def cat(**kw: Any) -> Polecat:
     ({"last_event_at": NOW - 700}, ["gt-a"], False, ("idle", "none")),
     ({"last_event_at": NOW - 2000}, ["gt-a"], False, ("hung", "resume")),
     ({"last_event_at": NOW - 2000, "last_commit_at": NOW - 10}, ["gt-a"], False, ("ok", "none")),
-    ({"waiting": "permission"}, ["gt-a"], False, ("waiting_permission", "escalate")),
+    ({"denied": ("Bash: git push",)}, ["gt-a"], False, ("permission_denied", "escalate")),
+    ({"status": "exited", "agent_alive": False, "runner_alive": False, "exit_code": 0,
+      "denied": ("Bash: git push",), "heartbeat_at": NOW - 100, "last_event_at": NOW - 100},
+     ["gt-a"], False, ("permission_denied", "escalate")),  # a resume would be refused too
+    ({"denied": ("Bash: git push",), "last_event_at": NOW - 2000}, ["gt-a"], False,
+     ("hung", "resume")),
     ({"waiting": "input"}, ["gt-a"], False, ("waiting_input", "escalate")),
     ({"runner_alive": False, "heartbeat_at": NOW - 100, "last_event_at": NOW - 100},
      ["gt-a"], False, ("orphaned", "resume")),

@@ -13,7 +13,7 @@ from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option
 if TYPE_CHECKING:
     from git_gastown.witness import Finding
 
-CLASS_COLORS = {"ok": "green", "idle": "blue", "hung": "red", "waiting_permission": "yellow",
+CLASS_COLORS = {"ok": "green", "idle": "blue", "hung": "red", "permission_denied": "yellow",
                 "waiting_input": "yellow", "orphaned": "red", "dead": "red",
                 "dead_dirty": "red", "exited_unfinished": "magenta",
                 "exited_unlanded": "magenta"}
@@ -34,12 +34,13 @@ def cli() -> None:
 
     `check` looks at every polecat of this rig: its agent and runner processes (by pid
     and start time, so a reused pid is not mistaken for the agent), the age of the
-    agent's last event and of its last commit, whether it waits for a permission or for
-    input, whether it exited without finishing (or closed its beads but never ran
-    `git gt-done`, so its commits are neither merged nor queued), and whether a dead one
-    left uncommitted work. Each polecat gets one class and one action (checkpoint,
-    resume, escalate or block); `check` reports them, `check --fix` takes them. The
-    Deacon's patrol (from git hooks, `git gt-deacon patrol` or cron) always takes them.
+    agent's last event and of its last commit, whether it was refused a tool use it
+    needed or waits for an answer (from its structured events), whether it exited
+    without finishing (or closed its beads but never ran `git gt-done`, so its commits
+    are neither merged nor queued), and whether a dead one left uncommitted work. Each
+    polecat gets one class and one action (checkpoint, resume, escalate or block);
+    `check` reports them, `check --fix` takes them. The Deacon's patrol (from git hooks,
+    `git gt-deacon patrol` or cron) always takes them.
 
     \b
     Settings ([witness] in .gastown.toml, or git config gt.witness.<key>):

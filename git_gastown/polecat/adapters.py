@@ -183,8 +183,9 @@ class EventInfo:
     output_tokens: int = 0
     cost_usd: float = 0.0
     usage_total: bool = False  # the usage figures are totals for the run, not increments
-    waiting: str | None = None  # "permission"/"input" when it waits; "" when it goes on
+    waiting: str | None = None  # "input" when it waits for an answer; "" when it goes on
     error: str = ""
+    denials: list[str] = field(default_factory=list)  # tool uses it was not allowed
 
 
 def parse_event(fmt: str, line: str) -> tuple[dict[str, Any], EventInfo]:
@@ -207,18 +208,35 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
+# What each agent reports, headless (see README, "Keeping agents healthy"):
+# - Claude Code `-p`: never waits. A tool use it may not make is denied at once, and the
+#   run's final `result` lists them in `permission_denials` ({tool_name, tool_use_id,
+#   tool_input}).
+# - Codex `exec --json`: a command the approval policy refuses is a `command_execution`
+#   item with status `declined`; a question to the user is a `request_user_input` event
+#   (the run waits for an answer nobody can give: waiting "input").
+# - Gemini `-p --output-format stream-json`: a tool call the policy refuses is a
+#   `tool_result` with status `error` and `error.type` `policy_violation`.
+
+
+def _brief(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _claude(obj: Mapping[str, Any]) -> EventInfo:
     kind = str(obj.get("type", ""))
     sub = str(obj.get("subtype", ""))
     label = f"{kind}/{sub}" if sub else kind
     info = EventInfo(label, session_id=str(obj.get("session_id") or ""), waiting="")
-    if kind == "control_request":
-        request = obj.get("request") or {}
-        if isinstance(request, dict) and request.get("subtype") == "can_use_tool":
-            info.waiting = "permission"
-        else:
-            info.waiting = None
-    elif kind == "result":
+    if kind == "result":
+        for d in obj.get("permission_denials") or []:
+            if isinstance(d, dict):
+                tool_input = d.get("tool_input") or {}
+                what = tool_input.get("command") or tool_input.get("file_path") \
+                    if isinstance(tool_input, dict) else None
+                info.denials.append(f"{d.get('tool_name') or 'tool'}: "
+                                    f"{_brief(what or tool_input)}")
         usage = obj.get("usage") or {}
         if isinstance(usage, dict):
             info.input_tokens = (_int(usage.get("input_tokens"))
@@ -246,10 +264,13 @@ def _codex(obj: Mapping[str, Any]) -> EventInfo:
     elif kind in ("turn.failed", "error"):
         err = obj.get("error") or obj.get("message") or kind
         info.error = str(err.get("message") if isinstance(err, dict) else err)
-    elif kind.startswith("item."):
+    elif kind == "request_user_input":
+        info.waiting = "input"
+    elif kind == "item.completed":
         item = obj.get("item") or {}
-        if isinstance(item, dict) and item.get("type") == "approval_request":
-            info.waiting = "permission"
+        if isinstance(item, dict) and item.get("type") == "command_execution" \
+                and item.get("status") == "declined":
+            info.denials.append(f"command: {_brief(item.get('command') or '')}")
     return info
 
 
@@ -264,6 +285,11 @@ def _gemini(obj: Mapping[str, Any]) -> EventInfo:
         info.usage_total = True
     elif kind == "error":
         info.error = str(obj.get("message") or "error")
+    elif kind == "tool_result" and obj.get("status") == "error":
+        err = obj.get("error") or {}
+        if isinstance(err, dict) and err.get("type") == "policy_violation":
+            info.denials.append(f"tool {obj.get('tool_id') or '?'}: "
+                                f"{_brief(err.get('message') or 'denied by policy')}")
     return info
 
 

@@ -36,6 +36,7 @@ from git_gastown.polecat.adapters import find_claude_session, parse_event
 
 BEAT_EVERY = 5.0
 LIVE_EVERY = 1.0
+MAX_DENIED = 20  # denied tool uses kept per run
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -80,8 +81,9 @@ class Runner:
             "status": "setup" if launch.get("setup") else "running",
             "session_id": self.session_id, "last_event_at": "", "last_event_type": "",
             "waiting": "", "usage": state.usage.to_json(), "exit_code": None,
-            "finished": self.finished,
+            "finished": self.finished, "denied": [],
         }
+        self.denied: list[str] = []
         # Open for the whole run; closed in finish().
         self.events: IO[bytes] = open(self.rdir / hk.EVENTS_FILE, "ab")  # noqa: SIM115
         self.stopping = False
@@ -135,6 +137,11 @@ class Runner:
             important = True
         if info.waiting is not None and info.waiting != self.live["waiting"]:
             self.live["waiting"] = info.waiting
+            important = True
+        if info.denials:
+            # A tool use the agent was not allowed: the Witness escalates it.
+            self.denied = (self.denied + info.denials)[-MAX_DENIED:]
+            self.live["denied"] = self.denied
             important = True
         if info.input_tokens or info.output_tokens or info.cost_usd:
             got = Usage(info.input_tokens, info.output_tokens, info.cost_usd)
@@ -337,7 +344,8 @@ class Runner:
             status = current if current in ("done", "stopped", "nuked") else \
                 ("stopped" if stopped else "exited")
             tx.state = tx.state.replace(status=status, exit_code=code, pid=0, pid_start=0, pgid=0,
-                                        waiting="", finished=tuple(self.finished))
+                                        waiting="", finished=tuple(self.finished),
+                                        denied=tuple(self.denied))
 
         self.write_live(force=True)
         self.events.close()

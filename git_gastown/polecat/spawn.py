@@ -447,7 +447,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
         finished=tuple(b for b in state.finished if b not in reopened),
         status="spawning", attempts=attempts, agent=agent or state.agent,
         run_id=secrets.token_hex(6), folded=0, worktree=str(path), pid=0, pid_start=0,
-        pgid=0, runner_pid=0, runner_start=0, exit_code=None, waiting="",
+        pgid=0, runner_pid=0, runner_start=0, exit_code=None, waiting="", denied=(),
         tmux=_tmux_name(rig, name) if tmux else "",
         session_id=state.session_id if use_session else "",
     )

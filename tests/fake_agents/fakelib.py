@@ -11,7 +11,12 @@ FAKE_CLAUDE_RESUME_SCRIPT / FAKE_CODEX_RESUME_SCRIPT for a resumed one):
     touch:PATH          create PATH (absolute: a signal to the test that a point is reached)
     sleep:SECONDS       sleep
     hang                sleep forever (a stuck agent)
-    ask                 ask for permission (claude: control_request can_use_tool), then hang
+    ask                 use a tool without the permission, as the real CLIs report it headless:
+                        claude -p denies it at once (an is_error tool_result, then the
+                        run's result lists it in permission_denials) and goes on; codex
+                        exec reports a command_execution item with status "declined"
+    question            (codex) ask the user a question (a request_user_input event), then
+                        wait for an answer forever, as codex exec does
     stderr:TEXT         write TEXT to stderr
     die:CODE            exit with CODE without a final result event
     crash               SIGKILL itself (a dead agent)
