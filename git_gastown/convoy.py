@@ -186,6 +186,7 @@ def create(rig: Rig, name: str, bead_ids: Sequence[str], actor: str, *,
         return bead_id
 
     store.transact("convoy-create", actor, apply)
+    check_convoys(store, actor, bead_ids)  # over beads already closed: landed at once
     return find(store, name)
 
 
@@ -208,6 +209,7 @@ def add(rig: Rig, name: str, bead_ids: Sequence[str], actor: str) -> Convoy:
             tx.put(doc)
 
     rig.store.transact("convoy-add", actor, apply)
+    check_convoys(rig.store, actor, bead_ids)
     return find(rig.store, convoy.id)
 
 

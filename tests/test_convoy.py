@@ -87,3 +87,17 @@ def test_errors_change_nothing(repo: Repo) -> None:
     assert repo.gt("convoy", "create", "--name", "f", check=False).code == 2
     assert repo.git("rev-parse", "refs/gt/beads") == tip
     assert '"code": "not_found"' in repo.gt("convoy", "show", "zz", "--json", check=False).err
+
+
+def test_convoy_over_closed_beads_lands_at_once(repo: Repo) -> None:
+    a = repo.create("one")
+    repo.bead("close", a)
+    repo.gt("convoy", "create", "--name", "dup", a)
+    shown = repo.gt("convoy", "show", "dup", "--json").json()
+    assert shown["status"] == "closed" and shown["close_reason"].startswith("landed")
+    # add: a convoy whose bead was closed elsewhere (an import) gets one more closed bead
+    d, e = repo.create("two"), repo.create("three")
+    repo.gt("convoy", "create", "--name", "grow", d)
+    repo.gt("bead", "import", "-", input=f'{{"id": "{d}", "title": "two", "status": "closed"}}\n')
+    repo.bead("close", e)
+    assert repo.gt("convoy", "add", "grow", e, "--json").json()["status"] == "closed"
