@@ -142,3 +142,15 @@ def test_a_patrol_already_running_is_not_doubled(repo: Repo) -> None:
         holder.kill()
         holder.wait()
     assert repo.gt("deacon", "patrol", "--json").json()[0]["skipped"] is False
+
+
+def test_a_failed_step_makes_the_patrol_exit_1(repo: Repo) -> None:
+    repo.git("config", "gt.witness.hungAfter", "bogus")
+    r = repo.gt("deacon", "patrol", check=False)
+    assert r.code == 1 and "error: witness: witness.hungAfter must be a duration" in r.err
+    assert "nothing to watch" in r.out or "watching" in r.out  # the report still printed
+    r = repo.gt("deacon", "patrol", "--json", check=False)
+    assert r.code == 1 and r.json()[0]["errors"]
+    assert repo.gt("deacon", "patrol", "--from-hook", check=False).code == 0
+    repo.git("config", "gt.witness.hungAfter", "30m")
+    assert repo.gt("deacon", "patrol", check=False).code == 0

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
+
+if TYPE_CHECKING:
+    from git_gastown.deacon import Patrol
 
 MAN_SECTIONS = (
     ("Examples", """\
@@ -50,7 +54,9 @@ def patrol(quiet: bool, dry_run: bool, from_hook: bool, actor: str | None,
            as_json: bool) -> None:
     """Patrol this rig (and every rig listed in git config gt.town.rigs).
 
-    --from-hook marks a patrol the git hooks started (its output goes to the health log).
+    Exits 1 when a step failed in any rig (a bad setting, a failed dog), after printing
+    the whole report, so scripts and cron wrappers see it. --from-hook marks a patrol the
+    git hooks started (its output goes to the health log, and it always exits 0).
     """
     from git_gastown import deacon
     from git_gastown.rig import Rig, resolve_actor
@@ -58,13 +64,23 @@ def patrol(quiet: bool, dry_run: bool, from_hook: bool, actor: str | None,
     rig = Rig.open()
     who = resolve_actor(rig.repo, actor or "deacon")
     reports = [deacon.patrol(r, who, act=not dry_run) for r in deacon.known_rigs(rig)]
+    failed = any(r.errors or any(not d["ok"] for d in r.dogs) for r in reports)
     if as_json:
         emit_json([r.to_json() for r in reports])
-        return
+    else:
+        _show_patrol(reports, quiet=quiet, dry_run=dry_run)
+    if failed and not from_hook:
+        sys.exit(1)
+
+
+def _show_patrol(reports: Sequence[Patrol], *, quiet: bool, dry_run: bool) -> None:
     for r in reports:
         for err in r.errors:
             click.echo(f"{r.rig}: error: {err}", err=True)
         if quiet:
+            for d in r.dogs:
+                if not d["ok"]:
+                    click.echo(f"{r.rig}: dog {d['dog']} failed: {d['error']}", err=True)
             continue
         if r.skipped:
             click.echo(f"{r.rig}: another patrol is running; skipped")
