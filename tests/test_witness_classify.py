@@ -78,7 +78,7 @@ def test_class_and_action(kw: dict[str, Any], open_beads: list[str], dirty: bool
 
 def test_exited_with_unlanded_work_is_not_done() -> None:
     p = cat(status="exited", agent_alive=False, runner_alive=False, exit_code=0)
-    assert classify(p, [], TH, NOW)[0] == "done"
+    assert classify(p, [], TH, NOW) == ("done", "every bead is closed or blocked")
     cls, detail = classify(p, [], TH, NOW, unlanded="2 commits on gt/gt/nux neither ...")
     assert (cls, _action(cls, p, [], TH, set(), NOW)) == ("exited_unlanded", "escalate")
     assert detail.startswith("exited without git gt-done: 2 commits")
