@@ -107,6 +107,8 @@ def send_mail(
     validate: bool = True,
 ) -> Message:
     """Write one message bead (one commit). `about` names a bead the message concerns."""
+    if not subject.strip():
+        raise UsageError("the subject is empty", hint='give one: --subject "what it is about"')
     to = check_address(store, to) if validate else to.strip().lower()
     fields: dict[str, Any] = {"to": to, "from": default_mailbox(sender)}
     if reply_to:

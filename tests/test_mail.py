@@ -58,7 +58,10 @@ def test_polecat_address_needs_a_hook_ref(repo: Repo) -> None:
 def test_bad_input_changes_nothing(repo: Repo) -> None:
     tip = repo.git("rev-parse", "refs/gt/beads")
     assert repo.gt("mail", "send", "mayor", "nobody", "-s", "x", check=False).code == 2
-    assert repo.gt("mail", "send", "mayor", "-s", "", check=False).code == 2
+    empty = repo.gt("mail", "send", "mayor", "-s", "", check=False)
+    assert empty.code == 2 and "the subject is empty" in empty.err and "title" not in empty.err
+    assert "the subject is empty" in repo.gt("mail", "send", "mayor", "-s", "  ",
+                                             check=False).err
     assert repo.gt("mail", "send", "mayor", "-s", "two\nlines", check=False).code == 2
     missing = repo.gt("mail", "read", "gt-zzzzz", check=False)
     assert missing.code == 3 and "no bead gt-zzzzz" in missing.err
