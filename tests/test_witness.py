@@ -84,7 +84,8 @@ def test_permission_denial_is_escalated_once_not_resumed(rig: Repo) -> None:
 
 def test_question_then_going_on_closes_the_escalation(rig: Repo, tmp_path: Path) -> None:
     """Codex asked a question (request_user_input): waiting_input, escalated; once the
-    agent goes on by itself, the escalation is closed and never bumped."""
+    polecat works again (here: a person stopped it and resumed it with the answer), the
+    finding is gone, so its escalation is closed and never bumped."""
     go_on = tmp_path / "answered"
     rig.env.update(FAKE_CODEX_SCRIPT="question:Which database?;write:a.txt=1",
                    GT_HOOKS="0")
