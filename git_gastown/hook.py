@@ -56,12 +56,16 @@ FORMAT = 1
 
 def check_name(name: str) -> str:
     """A polecat name: lowercase letters, digits and '-', so it is safe in refs and paths."""
-    if not NAME_RE.match(name) or name.endswith("-") or "--" in name:
+    if not valid_name(name):
         raise UsageError(
             f"invalid polecat name {name!r}",
             hint="use 1-40 lowercase letters, digits or single '-', e.g. nux or fix-login",
         )
     return name
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_RE.match(name)) and not name.endswith("-") and "--" not in name
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,7 @@ def age_seconds(iso: str) -> float:
 
 
 def runtime_dir(repo: Repo, name: str) -> Path:
-    path = repo.gt_dir / "polecats" / name
+    path = repo.gt_dir / "polecats" / check_name(name)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -402,6 +406,8 @@ def _tree_entries(objects: ObjectStore, tree: str, path: str) -> list[tuple[str,
 
 def read_live(repo: Repo, name: str) -> dict[str, Any]:
     """The runner's live.json for NAME ({} when absent or torn)."""
+    if not valid_name(name):
+        return {}
     try:
         data: dict[str, Any] = json.loads((repo.gt_dir / "polecats" / name / LIVE_FILE)
                                           .read_text())
@@ -464,7 +470,7 @@ def _state_at(objects: ObjectStore, tip: str) -> HookState:
 
 
 def load_hook(repo: Repo, name: str, *, live: bool = True) -> Hook:
-    tip = refs.read_ref(repo, REF_PREFIX + name)
+    tip = refs.read_ref(repo, REF_PREFIX + check_name(name))
     if tip is None:
         near = [h for h in hook_names(repo) if name in h or h in name][:3]
         hint = f"did you mean {', '.join(near)}?" if near else \
@@ -475,6 +481,8 @@ def load_hook(repo: Repo, name: str, *, live: bool = True) -> Hook:
         state = _state_at(objects, tip)
     finally:
         objects.close()
+    if state.name != name:  # the ref's (checked) name wins over what state.json claims
+        state = state.replace(name=name)
     if live:
         state = overlay_live(repo, state)
     return Hook(repo, name, tip, state)
@@ -493,10 +501,15 @@ def list_hooks(repo: Repo, *, live: bool = True) -> list[Hook]:
     objects = ObjectStore(repo)
     try:
         for ref, tip in sorted(found.items()):
+            name = ref[len(REF_PREFIX):]
+            if not valid_name(name):
+                continue  # not a Hook of ours (a path trick, or written by hand)
             state = _state_at(objects, tip)
+            if state.name != name:
+                state = state.replace(name=name)
             if live:
                 state = overlay_live(repo, state)
-            hooks.append(Hook(repo, ref[len(REF_PREFIX):], tip, state))
+            hooks.append(Hook(repo, name, tip, state))
     finally:
         objects.close()
     return hooks
@@ -520,7 +533,7 @@ class HookTx:
 
 @contextlib.contextmanager
 def hook_lock(repo: Repo, name: str) -> Iterator[None]:
-    with refs.locked(repo, f"hook-{name}"):
+    with refs.locked(repo, f"hook-{check_name(name)}"):
         yield
 
 
@@ -544,7 +557,7 @@ def write_hook(
     CREATE makes a new Hook (refused if the name is taken). FN may change tx.state, set
     files, append JSONL records and add parents (checkpoint commits).
     """
-    with hook_lock(repo, name):
+    with hook_lock(repo, check_name(name)):
         return _write_locked(repo, name, op, fn, create=create, subject=subject)
 
 
@@ -564,6 +577,8 @@ def _write_locked(repo: Repo, name: str, op: str, fn: Callable[[HookTx], None], 
                 raise NotFound(f"no polecat {name}", hint="git gt-polecat list shows them")
             tree = objects.read_commit_tree(tip)
             state = _state_at(objects, tip)
+            if state.name != name:
+                state = state.replace(name=name)
         tx = HookTx(state)
         fn(tx)
         if tip is not None and tx.state == state and not (tx.files or tx.appends or tx.parents):

@@ -437,3 +437,37 @@ def test_concurrent_spawns_get_distinct_names_ports_and_branches(rig: Repo) -> N
         st = finished(rig, m["name"])
         assert st["beads"] == [bead] and st["exit_code"] == 0
         assert rig.git("show", f"{m['branch']}:n.txt") == str(beads.index(bead))
+
+
+def test_every_path_refuses_names_with_path_tricks(rig: Repo) -> None:
+    """spawn --resume, and the Hook functions under every command, check the name: a
+    '../' can never reach another ref, a lock outside gt/locks, or a worktree elsewhere."""
+    bead = shell_bead(rig, "fine", "true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "cl1")
+    finished(rig, "cl1")
+    shutil.rmtree(state(rig, "cl1")["worktree"])
+    gitdir = rig.path / ".git"
+    before = rig.git("for-each-ref")
+    files_before = sorted(str(p) for p in gitdir.rglob("*") if "objects" not in p.parts)
+    for bad in ("../../heads/main", "../hooks/cl1", "../../../refs/gt/hooks/cl1",
+                "../../../../refs/gt/hooks/cl1", "CL1", "cl1/x"):
+        r = rig.gt("polecat", "spawn", "--resume", bad, check=False)
+        assert r.code == 2 and "invalid polecat name" in r.err, (bad, r.err)
+        for cmd in (("polecat", "status", bad), ("polecat", "logs", bad),
+                    ("polecat", "stop", bad), ("polecat", "nuke", bad),
+                    ("prime", "--hook", bad), ("handoff", "--hook", bad, "--note", "x")):
+            r = rig.gt(*cmd, check=False)
+            assert r.code == 2 and "invalid polecat name" in r.err, (cmd, r.err)
+    assert rig.git("for-each-ref") == before
+    assert sorted(str(p) for p in gitdir.rglob("*") if "objects" not in p.parts) == \
+        files_before
+    # The functions under the commands refuse too (a caller that forgot to check).
+    code = ("import sys\nfrom git_gastown import hook as hk\nfrom git_gastown.git import Repo\n"
+            "from git_gastown.errors import UsageError\nrepo = Repo.discover('.')\n"
+            "for fn in (lambda: hk.load_hook(repo, '../hooks/cl1'),\n"
+            "           lambda: hk.runtime_dir(repo, '../../x'),\n"
+            "           lambda: hk.update_state(repo, '../hooks/cl1', status='nuked')):\n"
+            "    try:\n        fn()\n    except UsageError:\n        continue\n"
+            "    sys.exit('accepted')\n")
+    rig.run(sys.executable, "-c", code)
+    assert rig.git("for-each-ref") == before

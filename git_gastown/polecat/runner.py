@@ -376,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     common_dir, name, run_id = args
+    if not hk.valid_name(name):
+        print(f"invalid polecat name {name!r}", file=sys.stderr)
+        return 2
     rdir = Path(common_dir) / "gt" / "polecats" / name
     launch: dict[str, Any] = json.loads((rdir / "launch.json").read_text())
     if launch.get("run_id") != run_id:

@@ -405,7 +405,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
            actor: str = "") -> Hook:
     """Start a replacement agent on an existing Hook; recreate its worktree if gone."""
     repo = rig.repo
-    hook = hk.load_hook(repo, name)
+    hook = hk.load_hook(repo, hk.check_name(name))
     if hook.agent_alive() or hook.runner_alive():
         pid = hook.state.pid if hook.agent_alive() else hook.state.runner_pid
         raise Conflict(f"polecat {name} is still running (pid {pid})",
