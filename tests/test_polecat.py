@@ -471,3 +471,39 @@ def test_every_path_refuses_names_with_path_tricks(rig: Repo) -> None:
             "    sys.exit('accepted')\n")
     rig.run(sys.executable, "-c", code)
     assert rig.git("for-each-ref") == before
+
+
+def test_ports_are_unique_across_repositories_and_skip_ports_in_use(
+        rig: Repo, tmp_path: Path) -> None:
+    """GT_PORT is allocated machine-wide (a lock file under the user state dir), so two
+    repositories' polecats never share one; a port something already listens on is
+    skipped; nuke gives the port back."""
+    import socket
+
+    from conftest import make_repo
+
+    other = make_repo(tmp_path / "other", rig.env, prefix="ot")
+    other.git("config", "gt.polecat.done", "false")
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    busy = blocker.getsockname()[1]
+    try:
+        for r in (rig, other):
+            r.git("config", "gt.polecat.portBase", str(busy))
+        a = shell_bead(rig, "a", "true")
+        b = other.create("b", "--field", "run=true")
+        port_a = rig.gt("polecat", "spawn", "--bead", a, "--name", "pa", "--json").json()[0]["port"]
+        port_b = other.gt("polecat", "spawn", "--bead", b, "--name", "pb",
+                          "--json").json()[0]["port"]
+        assert busy not in (port_a, port_b)
+        assert port_a != port_b
+        finished(rig, "pa")
+        wait_for(lambda: json.loads(other.git("show", "refs/gt/hooks/pb:state.json"))["status"]
+                 == "exited", 10, "pb to finish")
+        rig.gt("polecat", "nuke", "pa", "--force")
+        c = other.create("c", "--field", "run=true")
+        assert other.gt("polecat", "spawn", "--bead", c, "--name", "pc",
+                        "--json").json()[0]["port"] == port_a
+    finally:
+        blocker.close()

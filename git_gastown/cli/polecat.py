@@ -60,7 +60,8 @@ user config file (~/.config/git-gastown/config.toml): command, resume, args
 In .gastown.toml, or git config gt.<section>.<key> (which wins):
 
     [polecat] agent        the default agent (shell)
-    [polecat] portBase     first GT_PORT (41000)
+    [polecat] portBase     first GT_PORT (41000); ports are allocated machine-wide
+                           (ports.json in the user state dir), skipping ports in use
     [polecat] foldInterval seconds between checkpoints of a running agent (300)
     [polecat] done         the shell agent ends with git gt-done when its command
                            exits 0 (true); false leaves finishing to a person
@@ -69,7 +70,7 @@ In .gastown.toml, or git config gt.<section>.<key> (which wins):
 """),
     ("Environment of an agent", """\
 GT_ROLE=polecat, GT_RIG, GT_HOOK (its name), GT_BEADS (comma-separated ids),
-GT_PORT (unique per polecat), GT_CONVOY, GT_ACTOR, GT_WORKTREE, and
+GT_PORT (unique among the machine's polecats), GT_CONVOY, GT_ACTOR, GT_WORKTREE, and
 GIT_AUTHOR_*/GIT_COMMITTER_* set to `<name> (polecat)`. Standard input is /dev/null.
 """),
     ("Files", """\

@@ -143,13 +143,17 @@ def _pick_name(taken: set[str]) -> str:
         n += 1
 
 
-def _pick_port(rig: Rig, hooks: list[Hook]) -> int:
+def _pick_port(rig: Rig, hooks: list[Hook], name: str) -> int:
+    """A GT_PORT no other polecat on this machine holds (polecat/ports.py)."""
+    from git_gastown.polecat import ports
+
     base = int(rig.setting("polecat.portBase", PORT_BASE))
-    used = {h.state.port for h in hooks if h.state.status != "nuked"}
-    port = base
-    while port in used:
-        port += 1
-    return port
+    own = {h.state.port for h in hooks if h.state.status != "nuked"}
+    try:
+        return ports.allocate(rig.repo.common_dir, name, base, own)
+    except OSError as exc:
+        raise GtError(f"cannot allocate a GT_PORT: {exc}",
+                      hint=f"check {ports.state_dir()}, or set polecat.portBase lower") from exc
 
 
 def _mark_beads(rig: Rig, ids: Sequence[str], name: str, actor: str) -> None:
@@ -357,7 +361,8 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
         state = HookState(
             name=name, branch=branch, base=base, base_commit=base_commit, beads=bead_ids,
             convoy=convoy, agent=agent, status="spawning",
-            attempts={b: 1 for b in bead_ids}, worktree=str(path), port=_pick_port(rig, hooks),
+            attempts={b: 1 for b in bead_ids}, worktree=str(path),
+            port=_pick_port(rig, hooks, name),
             actor=req.actor, author=author, email=email, run_id=secrets.token_hex(6),
         )
         hook = hk.write_hook(repo, name, "spawn", lambda tx: None, create=state,
@@ -393,6 +398,9 @@ def _failed_start_recorded(repo: Repo, name: str) -> Iterator[None]:
 
 
 def _undo_spawn(repo: Repo, hook: Hook) -> None:
+    from git_gastown.polecat import ports
+
+    ports.release(repo.common_dir, hook.name)
     refs.delete_ref(repo, hook.ref)
     repo.git("worktree", "remove", "--force", str(hook.worktree), check=False)
     repo.git("branch", "-D", hook.branch, check=False)
@@ -611,6 +619,9 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
         hk.update_state(repo, name, "nuke", status="nuked", pid=0, runner_pid=0)
     _release_beads(rig, hook)
     _remove_runtime(hook)
+    from git_gastown.polecat import ports
+
+    ports.release(repo.common_dir, name)
     return NukeReport(name, ckpt_commit, removed_wt, removed_branch, purge)
 
 
