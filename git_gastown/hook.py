@@ -147,12 +147,14 @@ class HookState:
     chunks: int = 0  # transcript chunks in the ref
     checkpoint: Checkpoint | None = None
     finished: tuple[str, ...] = ()  # beads the agent reported finished (shell agent)
+    conflicts: tuple[str, ...] = ()  # paths a checkpoint restore left with conflict markers
     format: int = FORMAT
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["beads"] = list(self.beads)
         data["finished"] = list(self.finished)
+        data["conflicts"] = list(self.conflicts)
         data["attempts"] = dict(self.attempts)
         data["usage"] = self.usage.to_json()
         data["checkpoint"] = self.checkpoint.to_json() if self.checkpoint else None
@@ -164,6 +166,7 @@ class HookState:
         kw: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kw["beads"] = tuple(data.get("beads") or ())
         kw["finished"] = tuple(data.get("finished") or ())
+        kw["conflicts"] = tuple(data.get("conflicts") or ())
         kw["attempts"] = {str(k): int(v) for k, v in (data.get("attempts") or {}).items()}
         kw["usage"] = Usage.from_json(data.get("usage"))
         kw["checkpoint"] = Checkpoint.from_json(data.get("checkpoint"))
@@ -747,8 +750,15 @@ def restore_checkpoint(repo: Repo, worktree: Path, ckpt: Checkpoint) -> list[str
     base = ckpt.head or tree_of(repo, "") or _empty_tree(repo)
     diff = repo.git("diff", "--binary", "--full-index", base, ckpt.commit).stdout
     proc = repo.git("apply", "--3way", "--index", "-", cwd=worktree, input=diff, check=False)
-    conflicts = [line.split(":", 1)[-1].strip() for line in
-                 proc.stderr.decode(errors="replace").splitlines() if "conflict" in line.lower()]
+    # The paths left unmerged in the index are the ones with conflict markers.
+    unmerged = repo.git("diff", "--name-only", "--diff-filter=U", "-z", cwd=worktree,
+                        check=False).stdout.decode(errors="replace")
+    conflicts = sorted({p for p in unmerged.split("\0") if p})
+    if proc.returncode != 0 and not conflicts:
+        raise GtError(f"could not lay checkpoint {ckpt.commit[:12]} over {worktree}: "
+                      f"{proc.stderr.decode(errors='replace').strip()[:500]}",
+                      hint=f"its changes are safe in {ckpt.commit[:12]}; apply them by hand "
+                      f"(git diff {base[:12]} {ckpt.commit[:12]} | git apply --3way)")
     _git_in(repo, worktree, "reset", "-q")
     return conflicts
 

@@ -332,3 +332,38 @@ def test_agent_stderr_is_kept_apart_from_its_events(rig: Repo, tmp_path: Path) -
     events = rig.gt("polecat", "logs", "er", "--json").json()
     assert all("warning from the agent" not in json.dumps(e) for e in events
                if e["type"] == "gt.output")
+
+
+def test_a_conflicted_checkpoint_restore_is_loud(rig: Repo, tmp_path: Path) -> None:
+    """The branch moved under the checkpoint's uncommitted edit: resume says which paths
+    carry conflict markers, the Hook state and transcript record them, and the prompt
+    tells the agent to resolve them."""
+    rig.commit_file("a.txt", "base version\n")
+    log = agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="write:a.txt=agent version\\n")
+    bead = rig.create("Edit a")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "cf")
+    st = finished(rig, "cf")
+    assert st["checkpoint"]["dirty"]
+    shutil.rmtree(st["worktree"])
+    rig.git("worktree", "prune")
+    person = tmp_path / "person"
+    rig.git("worktree", "add", "-q", str(person), "gt/gt/cf")
+    (person / "a.txt").write_text("person version\n")
+    rig.run("git", "commit", "-qam", "person edit", cwd=person)
+    rig.git("worktree", "remove", str(person))
+    rig.env["FAKE_CLAUDE_RESUME_SCRIPT"] = ""
+    r = rig.gt("polecat", "spawn", "--resume", "cf")
+    assert "conflict" in r.out and "a.txt" in r.out
+    wait_for(lambda: ref_state(rig, "cf")["attempts"][bead] == 2 and
+             ref_state(rig, "cf")["status"] == "exited", 10, "resume")
+    assert ref_state(rig, "cf")["conflicts"] == ["a.txt"]
+    assert "<<<<<<<" in (Path(st["worktree"]) / "a.txt").read_text()
+    warnings = [e for e in rig.gt("polecat", "logs", "cf", "--json").json()
+                if e["type"] == "gt.warning"]
+    assert warnings and warnings[0]["paths"] == ["a.txt"]
+    prompt = invocations(log)[1]["argv"][1]
+    assert "a.txt" in prompt and "conflict markers" in prompt
+    brief = rig.gt("prime", "--hook", "cf").out
+    assert "conflict markers" in brief and "a.txt" in brief
+    assert "are in your worktree now" not in brief
+    assert "conflicts" in rig.gt("polecat", "status", "cf").out

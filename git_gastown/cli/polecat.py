@@ -201,6 +201,10 @@ def spawn(beads: tuple[str, ...], convoy: str | None, agent: str | None, name: s
         click.echo(f"{verb} {style(h.name, bold=True)} ({h.state.agent}) on "
                    f"{', '.join(h.state.beads)}")
         click.echo(f"  worktree {h.worktree}  branch {h.branch}")
+        if h.state.conflicts:
+            click.echo(style(f"  warning: restoring the last checkpoint left conflict markers "
+                             f"in {', '.join(h.state.conflicts)}; the agent is told to "
+                             "resolve them", fg="yellow"), err=False)
         if h.state.tmux:
             click.echo(f"  attach: tmux attach -t {h.state.tmux}")
         click.echo(f"  follow: git gt-polecat logs {h.name} --follow")
@@ -281,6 +285,9 @@ def status(names: tuple[str, ...], as_json: bool) -> None:
                        f"port {i['port']}")
         click.echo(f"  last event {i['last_event_type'] or '-'} {_age(i['last_event_at'])} "
                    f"ago; heartbeat {_age(i['heartbeat'])} ago")
+        if i["conflicts"]:
+            click.echo(style(f"  conflicts from the checkpoint restore: "
+                             f"{', '.join(i['conflicts'])}", fg="yellow"))
         ck = i["checkpoint"]
         if ck:
             click.echo(f"  checkpoint {ck['commit'][:12]} {ck['at']} ({ck['reason']}"

@@ -435,7 +435,9 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     path = hook.worktree
     new_worktree = not (path.exists() and (path / ".git").exists())
     if new_worktree:
-        _recreate_worktree(repo, hook, path)
+        conflicts = _recreate_worktree(repo, hook, path)
+    else:  # an earlier restore's conflicts, as long as their markers are still there
+        conflicts = [p for p in hook.state.conflicts if _has_markers(path / p)]
     hk.mark_worktree(path, name)
     state = hook.state
     attempts = dict(state.attempts)
@@ -450,15 +452,25 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     # A finished bead that is open again (its merge was rejected, someone reopened it)
     # is to be done again.
     reopened = {b["id"] for b in beads if b["status"] == "open"}
-    hook = hk.update_state(
-        repo, name, "resume", subject=f"attempt {max(attempts.values())}",
+    changes: dict[str, Any] = dict(
         finished=tuple(b for b in state.finished if b not in reopened),
         status="spawning", attempts=attempts, agent=agent or state.agent,
         run_id=secrets.token_hex(6), folded=0, worktree=str(path), pid=0, pid_start=0,
         runner_pid=0, runner_start=0, exit_code=None, waiting="",
         tmux=_tmux_name(rig, name) if tmux else "",
         session_id=state.session_id if use_session else "",
+        conflicts=tuple(conflicts),
     )
+
+    def apply(tx: hk.HookTx) -> None:
+        tx.state = tx.state.replace(**changes)
+        if conflicts and new_worktree:
+            warning = {"type": "gt.warning", "at": now_iso(), "paths": conflicts,
+                       "text": "restoring the last checkpoint left conflict markers"}
+            hk.append_transcript(tx, (json.dumps(warning) + "\n").encode())
+
+    hook = hk.write_hook(repo, name, "resume", apply,
+                         subject=f"attempt {max(attempts.values())}")
     with _failed_start_recorded(repo, name):
         _mark_beads(rig, [b["id"] for b in beads], name, actor or name)
         _launch(rig, hook, preset, resume_session=use_resume, new_worktree=new_worktree,
@@ -478,9 +490,19 @@ def _check_open_beads(rig: Rig, hook: Hook) -> list[dict[str, Any]]:
     return out
 
 
-def _recreate_worktree(repo: Repo, hook: Hook, path: Path) -> None:
+def _has_markers(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(4 << 20)
+    except OSError:
+        return False
+    return b"\n<<<<<<< " in b"\n" + data and b"\n>>>>>>> " in data
+
+
+def _recreate_worktree(repo: Repo, hook: Hook, path: Path) -> list[str]:
     """Make the worktree again from the branch (or the checkpoint's head) and lay the last
-    checkpoint's uncommitted changes over it."""
+    checkpoint's uncommitted changes over it; return the paths left with conflict markers
+    (the branch moved since the checkpoint and both changed them)."""
     repo.git("worktree", "prune")
     st = hook.state
     ckpt = st.checkpoint
@@ -500,8 +522,9 @@ def _recreate_worktree(repo: Repo, hook: Hook, path: Path) -> None:
                           f"{st.branch} and its start commit are missing",
                           hint="fetch them (git gt-sync, or git fetch) and resume again")
         repo.git("worktree", "add", "-q", "-b", st.branch, str(path), start)
-    if ckpt is not None:
-        hk.restore_checkpoint(repo, path, ckpt)
+    if ckpt is None:
+        return []
+    return hk.restore_checkpoint(repo, path, ckpt)
 
 
 def resume_convoy(rig: Rig, convoy: str, *, agent: str | None = None, tmux: bool = False,
