@@ -288,6 +288,11 @@ def test_event_parsing_of_each_format() -> None:
     _, info = parse_event("gemini", json.dumps(
         {"type": "result", "stats": {"input_tokens": 10, "output_tokens": 3}}))
     assert (info.input_tokens, info.output_tokens) == (10, 3)
+    _, info = parse_event("claude", json.dumps(
+        {"type": "assistant", "message": {"id": "msg_1", "usage": {
+            "input_tokens": 3, "cache_read_input_tokens": 4, "output_tokens": 2}}}))
+    assert (info.message_id, info.input_tokens, info.output_tokens, info.usage_total) == \
+        ("msg_1", 7, 2, False)
     obj, info = parse_event("claude", "not json")
     assert obj == {"type": "gt.output", "text": "not json"}
     _, info = parse_event("codex", json.dumps({"type": "turn.failed",
@@ -367,3 +372,29 @@ def test_a_conflicted_checkpoint_restore_is_loud(rig: Repo, tmp_path: Path) -> N
     assert "conflict markers" in brief and "a.txt" in brief
     assert "are in your worktree now" not in brief
     assert "conflicts" in rig.gt("polecat", "status", "cf").out
+
+
+def test_a_killed_claude_run_keeps_the_tokens_of_its_messages(
+        rig: Repo, tmp_path: Path) -> None:
+    """Usage is summed from each assistant message (once per message id, though the CLI
+    repeats it on every content block's event), so a run killed before its result event
+    still counts; a result's totals replace the sum for its run."""
+    marker = tmp_path / "midway"
+    agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT=f"write:a.txt=1;write:b.txt=2;touch:{marker};hang")
+    bead = rig.create("Costly")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "tk")
+    wait_for(marker.exists, 10, "the agent to get midway")
+    # Four messages (write, write, touch, hang), each 100 + 10 + 5 in and 20 out.
+    wait_for(lambda: live(rig, "tk")["usage"]["input_tokens"] == 4 * 115, 5, "usage of 4 msgs")
+    os.kill(live(rig, "tk")["pid"], signal.SIGKILL)
+    st = finished(rig, "tk")
+    assert st["exit_code"] == -9
+    assert st["usage"] == {"input_tokens": 460, "output_tokens": 80, "cost_usd": 0.0}
+    assert "460 in / 80 out tokens" in rig.gt("polecat", "status", "tk").out
+    # A resumed run that ends with its result adds that run's totals to what was kept.
+    rig.env["FAKE_CLAUDE_RESUME_SCRIPT"] = "write:c.txt=3"
+    rig.gt("polecat", "spawn", "--resume", "tk")
+    wait_for(lambda: ref_state(rig, "tk")["attempts"][bead] == 2 and
+             ref_state(rig, "tk")["status"] == "exited", 10, "resume")
+    assert ref_state(rig, "tk")["usage"] == {"input_tokens": 460 + 1500, "output_tokens": 230,
+                                            "cost_usd": 0.0123}

@@ -70,6 +70,9 @@ class Runner:
         state = hk.load_hook(repo, name, live=False).state
         self.base_usage = state.usage
         self.run_usage = Usage()
+        self.run_total: Usage | None = None  # the last totals event of this run (a result)
+        self.run_steps = Usage()  # increments since (Codex turns, events without an id)
+        self.messages: dict[str, Usage] = {}  # per API message id since the totals
         self.session_id = state.session_id
         self.folded_session = state.session_id
         self.finished = list(state.finished)
@@ -137,8 +140,17 @@ class Runner:
             important = True
         if info.input_tokens or info.output_tokens or info.cost_usd:
             got = Usage(info.input_tokens, info.output_tokens, info.cost_usd)
-            # A run's result carries its totals; increments (Codex turns) are summed.
-            self.run_usage = got if info.usage_total else self.run_usage + got
+            # A run's result carries its totals and replaces what was summed before it;
+            # per-message usage counts once per message id (its last figures); other
+            # increments (Codex turns) are summed.
+            if info.usage_total:
+                self.run_total, self.run_steps, self.messages = got, Usage(), {}
+            elif info.message_id:
+                self.messages[info.message_id] = got
+            else:
+                self.run_steps = self.run_steps + got
+            self.run_usage = sum(self.messages.values(), self.run_total or Usage()) \
+                + self.run_steps
             self.live["usage"] = (self.base_usage + self.run_usage).to_json()
             important = True
         self.write_live(force=important)
