@@ -133,6 +133,7 @@ class HookState:
     last_event_type: str = ""
     waiting: str = ""  # "permission" or "input" when the agent waits for a person
     exit_code: int | None = None
+    error: str = ""  # why the run failed: the agent's reported error, or a start failure
     worktree: str = ""
     usage: Usage = field(default_factory=Usage)
     created_at: str = ""
@@ -420,7 +421,8 @@ def read_live(repo: Repo, name: str) -> dict[str, Any]:
 
 
 LIVE_FIELDS = ("pid", "pid_start", "runner_pid", "runner_start", "session_id", "last_event_at",
-               "last_event_type", "waiting", "usage", "status", "exit_code", "finished")
+               "last_event_type", "waiting", "usage", "status", "exit_code", "finished",
+               "error")
 
 
 def overlay_live(repo: Repo, state: HookState) -> HookState:

@@ -398,3 +398,66 @@ def test_a_killed_claude_run_keeps_the_tokens_of_its_messages(
              ref_state(rig, "tk")["status"] == "exited", 10, "resume")
     assert ref_state(rig, "tk")["usage"] == {"input_tokens": 460 + 1500, "output_tokens": 230,
                                             "cost_usd": 0.0123}
+
+
+def test_gemini_session_usage_and_an_error_result(rig: Repo, tmp_path: Path) -> None:
+    """The gemini preset end to end against a fake that prints the real stream-json: the
+    session id from init, the stats of result in status, a warning that is not an error,
+    and a result with status error recorded as the run's error."""
+    log = agent_rig(rig, tmp_path, FAKE_GEMINI_SESSION="gem-1",
+                    FAKE_GEMINI_SCRIPT="write:g.txt=gemini;commit:by gemini",
+                    FAKE_GEMINI_WARN="quota almost used")
+    bead = rig.create("Gem work", "-d", "use gemini")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "gemini", "--name", "gm")
+    st = finished(rig, "gm")
+    assert st["session_id"] == "gem-1" and st["exit_code"] == 0 and st["error"] == ""
+    assert st["usage"] == {"input_tokens": 1200, "output_tokens": 200, "cost_usd": 0.0}
+    call = invocations(log)[0]
+    assert call["argv"][0] == "-p" and f"### {bead}: Gem work" in call["argv"][1]
+    assert call["argv"][2:] == ["--output-format", "stream-json"]
+    assert call["stdin"] == "devnull"
+    assert rig.git("show", "gt/gt/gm:g.txt") == "gemini"
+    kinds = [e["type"] for e in rig.gt("polecat", "logs", "gm", "--json").json()]
+    assert {"init", "message", "tool_use", "tool_result", "result"} <= set(kinds)
+    out = rig.gt("polecat", "status", "gm").out
+    assert "session gem-1" in out and "1,200 in / 200 out tokens" in out
+    rig.env["FAKE_GEMINI_FAIL"] = "Reached max session turns"
+    rig.env.pop("FAKE_GEMINI_WARN")
+    other = rig.create("Gem fails")
+    rig.gt("polecat", "spawn", "--bead", other, "--agent", "gemini", "--name", "gf")
+    st = finished(rig, "gf")
+    assert st["exit_code"] == 1 and st["error"] == "Reached max session turns"
+    assert "error: Reached max session turns" in rig.gt("polecat", "status", "gf").out
+
+
+def test_aider_and_copilot_presets(rig: Repo, tmp_path: Path) -> None:
+    """aider gets the prompt as a file and restores its chat history on resume; its plain
+    text output is the transcript. copilot's argv carries the prompt as one element."""
+    from git_gastown.polecat import adapters
+
+    log = agent_rig(rig, tmp_path, FAKE_AIDER_SCRIPT="write:ai.txt=aider;commit:aider edit")
+    bead = rig.create("Aider work", "-d", "edit with aider")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "aider", "--name", "ad")
+    st = finished(rig, "ad")
+    assert st["exit_code"] == 0
+    call = invocations(log)[0]
+    assert call["argv"][:2] == ["--yes-always", "--message-file"]
+    assert f"### {bead}: Aider work" in Path(call["argv"][2]).read_text()
+    assert rig.git("show", "gt/gt/ad:ai.txt") == "aider"
+    texts = [e.get("text") for e in rig.gt("polecat", "logs", "ad", "--json").json()
+             if e["type"] == "gt.output"]
+    assert "Added .aider* to .gitignore" in texts
+    rig.env["FAKE_AIDER_SCRIPT"] = ""
+    rig.gt("polecat", "spawn", "--resume", "ad")
+    wait_for(lambda: ref_state(rig, "ad")["attempts"][bead] == 2 and
+             ref_state(rig, "ad")["status"] == "exited", 10, "resume")
+    assert invocations(log)[1]["argv"][:3] == ["--yes-always", "--restore-chat-history",
+                                               "--message-file"]
+    texts = [e.get("text") for e in rig.gt("polecat", "logs", "ad", "--json").json()]
+    assert "Restored previous conversation history (1 messages)." in texts
+    values = {"prompt": "do $(this)\nnow", "prompt_file": "/p.md", "session_id": "",
+              "hook": "h", "worktree": "/w"}
+    assert adapters.resolve("copilot").argv(values) == [
+        "copilot", "-p", "do $(this)\nnow", "--allow-all-tools"]
+    assert adapters.resolve("aider").argv(values, resume=True) == [
+        "aider", "--yes-always", "--restore-chat-history", "--message-file", "/p.md"]

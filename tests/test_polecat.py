@@ -124,8 +124,8 @@ def test_spawn_refusals_of_names_agents_and_bases(rig: Repo) -> None:
         assert r.code == 2 and "invalid polecat name" in r.err, bad
     r = rig.gt("polecat", "spawn", "--bead", ok, "--agent", "nosuch", check=False)
     assert r.code == 2 and "unknown agent 'nosuch'" in r.err
-    r = rig.gt("polecat", "spawn", "--bead", ok, "--agent", "gemini", check=False)
-    assert r.code == 2 and "program 'gemini' not found" in r.err
+    r = rig.gt("polecat", "spawn", "--bead", ok, "--agent", "copilot", check=False)
+    assert r.code == 2 and "program 'copilot' not found" in r.err
     r = rig.gt("polecat", "spawn", check=False)
     assert r.code == 2 and "nothing to work on" in r.err
     only_git = rig.path.parent / "only-git"

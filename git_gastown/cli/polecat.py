@@ -272,6 +272,8 @@ def status(names: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"{style(i['name'], bold=True)}: {style(st, fg=_color(st))}"
                    + (f" (exit {i['exit_code']})" if i["exit_code"] is not None else "")
                    + (f", waiting for {i['waiting']}" if i["waiting"] else ""))
+        if i["error"]:
+            click.echo(style(f"  error: {i['error']}", fg="red"))
         click.echo(f"  agent {i['agent']}"
                    + (f", session {i['session_id']}" if i["session_id"] else "")
                    + f", attempts {max(i['attempts'].values(), default=0)}")

@@ -269,13 +269,17 @@ def _gemini(obj: Mapping[str, Any]) -> EventInfo:
     kind = str(obj.get("type", ""))
     info = EventInfo(kind, session_id=str(obj.get("session_id") or ""), waiting="")
     if kind == "result":
+        # stats.input_tokens is the whole prompt (cached + input); output_tokens the rest.
         stats = obj.get("stats") or {}
         if isinstance(stats, dict):
             info.input_tokens = _int(stats.get("input_tokens") or stats.get("input"))
             info.output_tokens = _int(stats.get("output_tokens") or stats.get("output"))
         info.usage_total = True
-    elif kind == "error":
-        info.error = str(obj.get("message") or "error")
+        if obj.get("status") == "error":
+            err = obj.get("error") or {}
+            info.error = str((err.get("message") if isinstance(err, dict) else err) or "error")
+    elif kind == "error" and obj.get("severity") != "warning":
+        info.error = str(obj.get("message") or "error")  # a warning is not a failure
     return info
 
 

@@ -82,7 +82,7 @@ class Runner:
             "status": "setup" if launch.get("setup") else "running",
             "session_id": self.session_id, "last_event_at": "", "last_event_type": "",
             "waiting": "", "usage": state.usage.to_json(), "exit_code": None,
-            "finished": self.finished,
+            "finished": self.finished, "error": "",
         }
         # Open for the whole run; closed in finish().
         self.events: IO[bytes] = open(self.rdir / hk.EVENTS_FILE, "ab")  # noqa: SIM115
@@ -134,6 +134,9 @@ class Runner:
         if info.session_id and info.session_id != self.session_id:
             self.session_id = info.session_id
             self.live["session_id"] = info.session_id
+            important = True
+        if info.error and info.error != self.live["error"]:
+            self.live["error"] = info.error[:1000]
             important = True
         if info.waiting is not None and info.waiting != self.live["waiting"]:
             self.live["waiting"] = info.waiting
