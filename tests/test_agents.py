@@ -461,3 +461,39 @@ def test_aider_and_copilot_presets(rig: Repo, tmp_path: Path) -> None:
         "copilot", "-p", "do $(this)\nnow", "--allow-all-tools"]
     assert adapters.resolve("aider").argv(values, resume=True) == [
         "aider", "--yes-always", "--restore-chat-history", "--message-file", "/p.md"]
+
+
+def test_an_agent_that_cannot_be_started(rig: Repo, tmp_path: Path) -> None:
+    """spawn refuses a program that is not an executable file; a program that is gone (or
+    lost its x bit) by the time the runner starts it ends the run with 127 (126) and the
+    reason in the Hook state, status and logs, not a traceback."""
+    prog = tmp_path / "vanishing-agent"
+    prog.write_text("#!/bin/sh\necho hi\n")
+    prog.chmod(0o755)
+    rig.commit_file(".gastown.toml", (
+        '[agents.dir]\ncommand = ["/tmp", "{prompt}"]\n'
+        f'[agents.gone]\ncommand = ["{prog}", "{{prompt}}"]\n'
+        f'[hooks]\nsetup = "if [ -e {prog}.once ]; then chmod -x {prog}; else rm {prog}; fi"\n'))
+    bead = rig.create("start me")
+    before = rig.git("for-each-ref")
+    r = rig.gt("polecat", "spawn", "--bead", bead, "--agent", "dir", check=False)
+    assert r.code == 2 and "'/tmp' is not an executable file" in r.err
+    assert rig.git("for-each-ref") == before
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "gone", "--name", "gn")
+    st = finished(rig, "gn")
+    assert st["status"] == "exited" and st["exit_code"] == 127
+    assert st["error"].startswith(f"cannot start {prog}: ")
+    assert "No such file" in st["error"]
+    out = rig.gt("polecat", "status", "gn").out
+    assert "(exit 127)" in out and f"error: cannot start {prog}" in out
+    events = rig.gt("polecat", "logs", "gn", "--json").json()
+    assert [e["type"] for e in events][-2:] == ["gt.error", "gt.exit"]
+    assert "Traceback" not in (rig.path / ".git/gt/polecats/gn/runner.log").read_text()
+    # Not executable any more when the runner gets to it: 126.
+    prog.write_text("#!/bin/sh\necho hi\n")
+    prog.chmod(0o755)
+    Path(f"{prog}.once").touch()
+    other = rig.create("start me too")
+    rig.gt("polecat", "spawn", "--bead", other, "--agent", "gone", "--name", "gx")
+    st = finished(rig, "gx")
+    assert st["exit_code"] == 126 and "Permission denied" in st["error"]

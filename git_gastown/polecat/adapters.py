@@ -300,10 +300,11 @@ def which(argv0: str, path: str | None = None) -> str | None:
 
 
 def first_missing(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """The program of ARGV when it cannot be found on env's PATH, else None."""
+    """The program of ARGV when it is not an executable file (a path) or cannot be found
+    on env's PATH, else None."""
     prog = argv[0]
     if os.sep in prog:
-        return None if os.access(prog, os.X_OK) else prog
+        return None if os.path.isfile(prog) and os.access(prog, os.X_OK) else prog
     return None if which(prog, env.get("PATH")) else prog
 
 

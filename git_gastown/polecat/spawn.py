@@ -226,7 +226,8 @@ def check_program(preset: Preset) -> None:
     env = adapters.agent_env(os.environ, preset.env)
     missing = adapters.first_missing(list(preset.command), env)
     if missing:
-        raise UsageError(f"agent {preset.name}: program {missing!r} not found on PATH",
+        what = "is not an executable file" if os.sep in missing else "not found on PATH"
+        raise UsageError(f"agent {preset.name}: program {missing!r} {what}",
                          hint=f"install it, or set [agents.{preset.name}] command = [...] "
                          "in .gastown.toml")
 
