@@ -797,9 +797,12 @@ class Unsaved:
         return not self.reasons
 
 
-def unsaved_work(hook: Hook) -> Unsaved:
+def unsaved_work(hook: Hook, targets: Sequence[str] = ()) -> Unsaved:
+    """What of HOOK's work is on no durable ref: its target branch (the one recorded, and
+    TARGETS, the Refinery's target now), its hook ref or a checkpoint."""
     repo = hook.repo
-    durable = [r for r in (_target_ref(hook.state.base), hook.ref) if r]
+    durable = [r for r in (_target_ref(hook.state.base), *map(_target_ref, targets), hook.ref)
+               if r]
     reasons: list[str] = []
     tip = repo.git("rev-parse", "-q", "--verify", f"refs/heads/{hook.branch}",
                    check=False).stdout.decode().strip()

@@ -135,7 +135,7 @@ def test_spawn_refusals_of_names_agents_and_bases(rig: Repo) -> None:
     r = rig.run("git-gt-polecat", "spawn", "--bead", ok, "--tmux", env=no_tmux, check=False)
     assert r.code == 2 and "--tmux needs tmux" in r.err
     r = rig.gt("polecat", "spawn", "--bead", ok, "--base", "nope", check=False)
-    assert r.code == 2 and "unknown base" in r.err
+    assert r.code == 2 and "--base 'nope' does not name a commit" in r.err
     taken = shell_bead(rig, "alice's", "true")
     rig.bead("update", taken, "--claim", "--actor", "alice")
     before = rig.git("for-each-ref")
@@ -507,3 +507,29 @@ def test_ports_are_unique_across_repositories_and_skip_ports_in_use(
                         "--json").json()[0]["port"] == port_a
     finally:
         blocker.close()
+
+
+def test_base_is_only_the_start_point(rig: Repo) -> None:
+    """--base REF takes any commit-ish as the branch's start; the work still lands on the
+    target (main): state, status and prime say so, and nuke --purge checks main."""
+    rig.commit_file("f.txt", "one\n")
+    first = rig.git("rev-parse", "HEAD")
+    rig.git("tag", "v1")
+    rig.commit_file("f.txt", "two\n")
+    for ref in (first[:10], "v1", "HEAD~1"):
+        name = "b" + str(abs(hash(ref)) % 1000)
+        bead = shell_bead(rig, f"from {ref}", f"echo {ref} > from.txt")
+        rig.gt("polecat", "spawn", "--bead", bead, "--base", ref, "--name", name)
+        st = finished(rig, name)
+        assert (st["base"], st["base_commit"]) == ("main", first), ref
+        assert rig.git("rev-parse", f"gt/gt/{name}~1") == first
+        out = rig.gt("polecat", "status", name).out
+        assert f"from {first[:12]}, lands on main" in out
+        assert "(work lands on main)" in rig.gt("prime", "--hook", name).out
+    for bad in ("nope", "-x", "main..v1"):
+        r = rig.gt("polecat", "spawn", "--bead", bead, "--base", bad, check=False)
+        assert r.code == 2 and f"--base {bad!r} does not name a commit" in r.err
+    # Landed on main: purge is allowed, as the target (not the start point) has it.
+    rig.git("merge", "-q", "--no-edit", f"gt/gt/{name}")
+    rig.gt("polecat", "nuke", "--purge", name)
+    assert rig.git("for-each-ref", f"refs/gt/hooks/{name}") == ""

@@ -147,7 +147,9 @@ def _usage_text(u: dict[str, Any]) -> str:
               help="claude, codex, gemini, aider, copilot, command, shell, or one declared in "
               "[agents.NAME] (default: polecat.agent, else shell).")
 @click.option("--name", "-n", metavar="NAME", help="The polecat's name (default: a free one).")
-@click.option("--base", metavar="REF", help="Start the branch from REF (default: the target).")
+@click.option("--base", metavar="REF",
+              help="Start the branch from REF, any commit (branch, tag, sha, HEAD~1, "
+              "origin/main; default: the target). The work still lands on the target.")
 @click.option("--tmux", is_flag=True, help="Run inside a tmux session a person can attach to.")
 @click.option("--resume", "resume_name", metavar="NAME", is_flag=False, flag_value="",
               default=None, help="Resume polecat NAME on its Hook (with --convoy: no NAME).")
@@ -279,7 +281,8 @@ def status(names: tuple[str, ...], as_json: bool) -> None:
                    + f", attempts {max(i['attempts'].values(), default=0)}")
         click.echo(f"  beads {', '.join(i['beads'])}" +
                    (f" (convoy {i['convoy']})" if i["convoy"] else ""))
-        click.echo(f"  branch {i['branch']} from {i['base']}; worktree {i['worktree']}"
+        click.echo(f"  branch {i['branch']} from {i['base_commit'][:12]}, lands on {i['base']}; "
+                   f"worktree {i['worktree']}"
                    + ("" if i["worktree_exists"] else " (missing)"))
         if i["pid"]:
             click.echo(f"  pid {i['pid']} ({'alive' if i['agent_alive'] else 'gone'}), runner "

@@ -336,11 +336,9 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     beads = _check_beads(rig, bead_ids, req.name or "")
     if preset.format == "shell":
         _shell_plan(beads, ())
-    base = req.base or hk.target_branch(repo, rig.setting("refinery.target"))
-    base_commit = repo.git("rev-parse", "-q", "--verify", f"{base}^{{commit}}",
-                           check=False).stdout.decode().strip()
-    if not base_commit:
-        raise UsageError(f"unknown base {base!r}", hint="give --base BRANCH (e.g. main)")
+    # The work always lands on the target; --base only chooses where the branch starts.
+    target = landing_target(rig)
+    base_commit = _start_commit(repo, req.base, target)
     prefix = rig.prefix()
     with refs.locked(repo, "polecat-spawn"):
         hooks = hk.list_hooks(repo, live=False)
@@ -360,7 +358,7 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
                              hint="choose another --name, or remove that directory")
         author, email = _author(rig, name)
         state = HookState(
-            name=name, branch=branch, base=base, base_commit=base_commit, beads=bead_ids,
+            name=name, branch=branch, base=target, base_commit=base_commit, beads=bead_ids,
             convoy=convoy, agent=agent, status="spawning",
             attempts={b: 1 for b in bead_ids}, worktree=str(path),
             port=_pick_port(rig, hooks, name),
@@ -382,6 +380,25 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
         _launch(rig, hook, preset, resume_session=False, new_worktree=True, tmux=req.tmux,
                 beads=beads)
     return hook
+
+
+def landing_target(rig: Rig) -> str:
+    """The branch a polecat's work lands on (the Refinery's target)."""
+    return hk.target_branch(rig.repo, rig.setting("refinery.target"))
+
+
+def _start_commit(repo: Repo, ref: str | None, target: str) -> str:
+    """The commit a new branch starts from: --base REF (any commit-ish), else the target."""
+    spec = ref if ref is not None else target
+    sha = "" if spec.startswith("-") or not spec else repo.git(
+        "rev-parse", "-q", "--verify", f"{spec}^{{commit}}", check=False).stdout.decode().strip()
+    if len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha):
+        return sha  # one commit (a range such as A..B prints several lines)
+    if ref is None:
+        raise UsageError(f"the target branch {target} does not exist",
+                         hint="create it, set gt.refinery.target, or give --base REF")
+    raise UsageError(f"--base {ref!r} does not name a commit",
+                     hint="give a branch, tag or commit, e.g. main, v1.2, HEAD~1 or a sha")
 
 
 @contextlib.contextmanager
@@ -607,7 +624,8 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
         raise Conflict(f"polecat {name} is running",
                        hint=f"stop it first: git gt-polecat stop {name}")
     ckpt_commit = ""
-    unsaved = hk.unsaved_work(hook)
+    target = landing_target(rig)
+    unsaved = hk.unsaved_work(hook, targets=[target])
     if not unsaved.safe and not force:
         raise Conflict(f"refusing to nuke {name}: {'; '.join(unsaved.reasons)}",
                        hint=f"land or checkpoint it first, or nuke --force to checkpoint "
@@ -617,14 +635,14 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
         hook = hk.fold(repo, name, reason="nuke")
         ckpt_commit = hook.state.checkpoint.commit if hook.state.checkpoint else ""
         hook = hk.load_hook(repo, name)
-        again = hk.unsaved_work(hook)
+        again = hk.unsaved_work(hook, targets=[target])
         if not again.safe:
             raise GtError(f"checkpointing {name} did not cover its work: "
                           f"{'; '.join(again.reasons)}",
                           hint="nothing was removed; inspect the worktree by hand")
-    if purge and not _merged(repo, hook):
+    if purge and not _merged(repo, hook, target):
         raise Conflict(f"refusing to purge {name}: branch {hook.branch} is not merged into "
-                       f"{hook.state.base}", hint="nuke without --purge keeps the work in the "
+                       f"{target}", hint="nuke without --purge keeps the work in the "
                        "hook ref")
     removed_wt = False
     if path.exists():
@@ -634,7 +652,8 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
     removed_branch = False
     branch_ref = f"refs/heads/{hook.branch}"
     tip = repo.git("rev-parse", "-q", "--verify", branch_ref, check=False).stdout.decode().strip()
-    if tip and hk.reachable(repo, tip, [hk._target_ref(hook.state.base), hook.ref]):
+    if tip and hk.reachable(repo, tip, [hk._target_ref(hook.state.base),
+                                        hk._target_ref(target), hook.ref]):
         repo.git("update-ref", "-d", branch_ref, tip)
         removed_branch = True
     if purge:
@@ -649,11 +668,11 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
     return NukeReport(name, ckpt_commit, removed_wt, removed_branch, purge)
 
 
-def _merged(repo: Repo, hook: Hook) -> bool:
+def _merged(repo: Repo, hook: Hook, target: str) -> bool:
     branch_ref = f"refs/heads/{hook.branch}"
     tip = repo.git("rev-parse", "-q", "--verify", branch_ref, check=False).stdout.decode().strip()
     tip = tip or (hook.state.checkpoint.head if hook.state.checkpoint else "")
-    return hk.reachable(repo, tip, [hk._target_ref(hook.state.base)])
+    return hk.reachable(repo, tip, [hk._target_ref(target)])
 
 
 def _release_beads(rig: Rig, hook: Hook) -> None:
