@@ -83,6 +83,7 @@ def test_agent_environment_and_unique_ports(rig: Repo) -> None:
         assert lines["GT_ROLE"] == "polecat"
         assert lines["GT_HOOK"] == name and lines["GT_BEADS"] == bead
         assert lines["GT_RIG"] == "rig"
+        assert lines["GT_MAIN"] == str(rig.path.resolve())
         assert lines["GIT_AUTHOR_NAME"] == f"{name} (polecat)"
         envs.append(lines)
     assert envs[0]["GT_PORT"] != envs[1]["GT_PORT"]
@@ -160,7 +161,7 @@ def test_setup_command_runs_in_new_worktree_before_the_agent(rig: Repo) -> None:
     (rig.path / ".env").write_text("SECRET=1\n")
     (rig.path / ".gitignore").write_text(".env\n")
     rig.commit_file(".gastown.toml",
-                    f'[hooks]\nsetup = "cp {rig.path}/.env .env && echo set up > setup.txt"\n')
+                    '[hooks]\nsetup = \'cp "$GT_MAIN/.env" .env && echo set up > setup.txt\'\n')
     bead = shell_bead(rig, "uses env", "cat .env > seen.txt && cat setup.txt >> seen.txt")
     rig.gt("polecat", "spawn", "--bead", bead, "--name", "set")
     st = finished(rig, "set")

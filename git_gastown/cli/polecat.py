@@ -65,12 +65,14 @@ In .gastown.toml, or git config gt.<section>.<key> (which wins):
     [polecat] foldInterval seconds between checkpoints of a running agent (300)
     [polecat] done         the shell agent ends with git gt-done when its command
                            exits 0 (true); false leaves finishing to a person
-    [hooks] setup          command run in each new worktree before the agent
+    [hooks] setup          command run in each new worktree before the agent, e.g.
+                           'npm ci && cp "$GT_MAIN/.env" .env' (GT_MAIN is the main
+                           checkout; the worktree is not inside it)
     gt.worktreeRoot        where worktrees go (default: the user data dir)
 """),
     ("Environment of an agent", """\
 GT_ROLE=polecat, GT_RIG, GT_HOOK (its name), GT_BEADS (comma-separated ids),
-GT_PORT (unique among the machine's polecats), GT_CONVOY, GT_ACTOR, GT_WORKTREE, and
+GT_MAIN (the main checkout), GT_PORT (unique among the machine's polecats), GT_CONVOY, GT_ACTOR, GT_WORKTREE, and
 GIT_AUTHOR_*/GIT_COMMITTER_* set to `<name> (polecat)`. Standard input is /dev/null.
 """),
     ("Files", """\

@@ -208,6 +208,10 @@ def _agent_env(rig: Rig, state: HookState, worktree: Path, preset: Preset) -> di
     }
     if state.convoy:
         extra["GT_CONVOY"] = state.convoy
+    common = rig.repo.common_dir.resolve()
+    if common.name == ".git" and common.is_dir():
+        # The main checkout, where ignored files (.env) a setup command copies live.
+        extra["GT_MAIN"] = str(common.parent)
     return adapters.agent_env(os.environ, extra)
 
 
