@@ -243,6 +243,14 @@ def test_tmux_runs_the_same_runner(rig: Repo, tmp_path: Path) -> None:
     assert st["exit_code"] == 0 and st["tmux"] == "gt-rig-tm"
     assert rig.git("show", "gt/gt/tm:t.txt") == "hi"
     assert not (rig.path / ".git" / "gt" / "polecats" / "tm" / "env.json").exists()
+    # The session stays after the run, so a person who attaches can read the end; a resume
+    # in tmux replaces it, and nuke ends it.
+    assert rig.run("tmux", "has-session", "-t", "=gt-rig-tm", check=False).code == 0
+    rig.gt("polecat", "spawn", "--resume", "tm", "--tmux")
+    wait_for(lambda: ref_state(rig, "tm")["attempts"][bead] == 2 and
+             ref_state(rig, "tm")["status"] == "exited", 10, "the resumed run in tmux")
+    rig.gt("polecat", "nuke", "tm", "--force")
+    assert rig.run("tmux", "has-session", "-t", "=gt-rig-tm", check=False).code != 0
     # A person can attach while it runs; stop ends the session too.
     marker = tmp_path / "up"
     slow = rig.create("slow in tmux", "--field", f"run=touch {marker}; sleep 60")
@@ -497,3 +505,26 @@ def test_an_agent_that_cannot_be_started(rig: Repo, tmp_path: Path) -> None:
     rig.gt("polecat", "spawn", "--bead", other, "--agent", "gone", "--name", "gx")
     st = finished(rig, "gx")
     assert st["exit_code"] == 126 and "Permission denied" in st["error"]
+
+
+def test_the_resume_prompt_carries_new_comments_and_mail(rig: Repo, tmp_path: Path) -> None:
+    log = agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="write:a.txt=1;commit:first",
+                    GT_HOOKS="0")
+    bead = rig.create("Reviewed work")
+    rig.bead("comment", bead, "old remark the session already saw")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "rv")
+    finished(rig, "rv")
+    import time
+
+    time.sleep(1.1)  # comment times are to the second: one clearly after the run's start
+    rig.bead("comment", bead, "rejected: tests fail on py3.12")
+    rig.gt("mail", "send", "rv", "-s", "Use API v2", "-b", "v1 is going away")
+    rig.gt("polecat", "spawn", "--resume", "rv")
+    wait_for(lambda: ref_state(rig, "rv")["attempts"][bead] == 2 and
+             ref_state(rig, "rv")["status"] == "exited", 10, "resume")
+    call = invocations(log)[1]
+    assert call["argv"][2] == "--resume"
+    prompt = call["argv"][1]
+    assert "rejected: tests fail on py3.12" in prompt
+    assert "old remark" not in prompt
+    assert "Use API v2" in prompt and "Unread mail" in prompt

@@ -534,3 +534,64 @@ def test_base_is_only_the_start_point(rig: Repo) -> None:
     rig.git("merge", "-q", "--no-edit", f"gt/gt/{name}")
     rig.gt("polecat", "nuke", "--purge", name)
     assert rig.git("for-each-ref", f"refs/gt/hooks/{name}") == ""
+
+
+def test_resume_refuses_name_and_base(rig: Repo) -> None:
+    bead = shell_bead(rig, "r", "true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "rn")
+    finished(rig, "rn")
+    for extra in (("--name", "zzz"), ("--base", "nonexist")):
+        r = rig.gt("polecat", "spawn", "--resume", "rn", *extra, check=False)
+        assert r.code == 2 and f"--resume takes no {extra[0]}" in r.err
+    assert ref_state(rig, "rn")["attempts"][bead] == 1
+
+
+def test_a_bad_placeholder_is_refused_before_anything_is_created(rig: Repo) -> None:
+    rig.commit_file(".gastown.toml", '[agents.stubborn]\ncommand = ["true", "{p}"]\n')
+    bead = rig.create("x")
+    before = rig.git("for-each-ref")
+    r = rig.gt("polecat", "spawn", "--bead", bead, "--agent", "stubborn", check=False)
+    assert r.code == 2 and "bad placeholder" in r.err and "was created" not in r.err
+    assert rig.git("for-each-ref") == before
+    assert rig.git("worktree", "list").count("\n") == 0
+
+
+def test_nuked_names_and_nuke_without_a_worktree(rig: Repo) -> None:
+    """A nuked polecat's name: the hint says how to free it, not to resume it. nuke
+    --force without a worktree records the branch tip in the hook ref, and says how to
+    get the work back."""
+    bead = shell_bead(rig, "n", "echo n > n.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "nk")
+    st = finished(rig, "nk")
+    shutil.rmtree(st["worktree"])
+    rig.git("worktree", "prune")
+    extra = rig.path.parent / "extra"
+    rig.git("worktree", "add", "-q", str(extra), "gt/gt/nk")
+    (extra / "more.txt").write_text("more\n")
+    rig.run("git", "add", "more.txt", cwd=extra)
+    rig.run("git", "commit", "-qm", "more", cwd=extra)
+    tip = rig.git("rev-parse", "gt/gt/nk")
+    rig.git("worktree", "remove", str(extra))
+    r = rig.gt("polecat", "nuke", "nk", check=False)
+    assert r.code == 4 and "on no durable ref" in r.err
+    out = rig.gt("polecat", "nuke", "nk", "--force").out
+    rig.git("merge-base", "--is-ancestor", tip, "refs/gt/hooks/nk")
+    assert f"recover: git worktree add DIR {tip[:12]}" in out
+    other = shell_bead(rig, "again", "true")
+    r = rig.gt("polecat", "spawn", "--bead", other, "--name", "nk", check=False)
+    assert r.code == 2 and "was nuked" in r.err and "--resume" not in r.err
+    assert "nuke --purge nk" in r.err
+
+
+def test_list_aligns_long_agent_names_and_follow_misses_nothing(rig: Repo) -> None:
+    rig.commit_file(".gastown.toml", '[agents.stubborn]\ncommand = ["echo", "hi"]\n')
+    a = rig.create("a")
+    b = shell_bead(rig, "b", "true")
+    rig.gt("polecat", "spawn", "--bead", a, "--agent", "stubborn", "--name", "lo")
+    rig.gt("polecat", "spawn", "--bead", b, "--name", "sh")
+    finished(rig, "lo")
+    finished(rig, "sh")
+    lines = rig.gt("polecat", "list").out.splitlines()
+    assert len({line.index(line.split()[3]) for line in lines}) == 1, lines
+    follow = rig.gt("polecat", "logs", "sh", "-n", "1", "--follow").out.splitlines()
+    assert len(follow) == 1

@@ -72,8 +72,9 @@ In .gastown.toml, or git config gt.<section>.<key> (which wins):
 """),
     ("Environment of an agent", """\
 GT_ROLE=polecat, GT_RIG, GT_HOOK (its name), GT_BEADS (comma-separated ids),
-GT_MAIN (the main checkout), GT_PORT (unique among the machine's polecats), GT_CONVOY, GT_ACTOR, GT_WORKTREE, and
-GIT_AUTHOR_*/GIT_COMMITTER_* set to `<name> (polecat)`. Standard input is /dev/null.
+GT_MAIN (the main checkout), GT_PORT (unique among the machine's polecats),
+GT_CONVOY, GT_ACTOR, GT_WORKTREE, and GIT_AUTHOR_*/GIT_COMMITTER_* set to
+`<name> (polecat)`. Standard input is /dev/null.
 """),
     ("Files", """\
 refs/gt/hooks/NAME: state.json, transcript/*.jsonl, notes.jsonl, checkpoints.jsonl.
@@ -181,6 +182,10 @@ def spawn(beads: tuple[str, ...], convoy: str | None, agent: str | None, name: s
     if resume_name is not None:
         if beads:
             raise UsageError("--resume takes no --bead", hint="the Hook knows its beads")
+        for option, value in (("--name", name), ("--base", base)):
+            if value is not None:
+                raise UsageError(f"--resume takes no {option}",
+                                 hint="the Hook keeps its name, branch and start point")
         if resume_name and convoy:
             raise UsageError("give --resume NAME or --convoy NAME --resume, not both")
         if resume_name:
@@ -240,6 +245,7 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
         click.echo("no polecats (start one: git gt-polecat spawn --bead ID)")
         return
     width = max(len(i["name"]) for i in items)
+    agent_width = max(len(i["agent"]) for i in items)
     for i in items:
         status = i["live_status"]
         waiting = f"  waiting:{i['waiting']}" if i["waiting"] else ""
@@ -247,7 +253,7 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
         extra = (f"  run {runs}" if runs > 1 else "") + \
             (f"  ${i['usage']['cost_usd']:.4f}" if i["usage"]["cost_usd"] else "")
         click.echo(f"{style(i['name'].ljust(width), bold=True)}  "
-                   f"{style(status.ljust(8), fg=_color(status))}  {i['agent'].ljust(7)}  "
+                   f"{style(status.ljust(8), fg=_color(status))}  {i['agent'].ljust(agent_width)}  "
                    f"{','.join(i['beads'])}{extra}  last event {_age(i['last_event_at'])}"
                    f"{waiting}")
 
@@ -256,7 +262,8 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
 @click.argument("names", metavar="[NAME]...", nargs=-1)
 @json_option
 def status(names: tuple[str, ...], as_json: bool) -> None:
-    """Details of polecats (all live ones by default), with tokens and cost, and the total."""
+    """Details of polecats (every one not nuked by default), with tokens and cost, and the
+    total."""
     from git_gastown import hook as hk
 
     rig = open_rig()
@@ -363,6 +370,7 @@ def logs(name: str, limit: int | None, follow: bool, show_stderr: bool, as_json:
         click.echo(path.read_text(errors="replace") if path.exists() else "", nl=False)
         return
     events = h.transcript()
+    seen = len(events)
     if limit is not None:
         events = events[-limit:] if limit > 0 else []
     if as_json:
@@ -374,7 +382,7 @@ def logs(name: str, limit: int | None, follow: bool, show_stderr: bool, as_json:
     for e in events:
         click.echo(_event_line(e))
     if follow:
-        _follow(rig, name, len(h.transcript()))
+        _follow(rig, name, seen)
 
 
 def _follow(rig: Rig, name: str, seen: int) -> None:
@@ -451,6 +459,10 @@ def nuke(names: tuple[str, ...], force: bool, purge: bool, as_json: bool) -> Non
         kept = "" if r.purged else f"; its history stays in refs/gt/hooks/{r.name}"
         ck = f" (checkpoint {r.checkpoint[:12]})" if r.checkpoint else ""
         click.echo(f"nuked {r.name}{ck}{kept}")
+        if not r.branch_removed and r.branch:
+            click.echo(f"  branch {r.branch} kept (its tip is on no other ref)")
+        if r.recover:
+            click.echo(f"  recover: git worktree add DIR {r.recover[:12]}")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-polecat") -> int:

@@ -138,6 +138,19 @@ def resume_text(rig: Rig, hook: Hook) -> str:
     notes = hook.notes()
     if notes:
         lines += ["", "Notes left since:"] + [f"- {n.author}: {n.text}" for n in notes[-5:]]
+    # What the session cannot know: comments since its last start (a rejected merge, a
+    # reviewer's request), and unread mail.
+    since = max((str(e.get("at", "")) for e in hook.transcript() if e.get("type") == "gt.start"),
+                default="")
+    news = [(b, c) for b in _beads(rig, hook.state.beads) for c in b.get("comments") or []
+            if str(c.get("created_at", "")) > since]  # (times are to the second)
+    if news:
+        lines += ["", "## New comments on your beads"]
+        for bead, c in news[-10:]:
+            lines.append(f"- {bead['id']} ({bead['status']}) {c['author']} at "
+                         f"{c['created_at']}: {c['text']}")
+    for section in _extra_sections(rig, hook):
+        lines += ["", section.rstrip()]
     lines += ["", "git gt-prime prints your full brief again if you need it."]
     return "\n".join(lines) + "\n"
 

@@ -215,6 +215,17 @@ def _agent_env(rig: Rig, state: HookState, worktree: Path, preset: Preset) -> di
     return adapters.agent_env(os.environ, extra)
 
 
+def check_argv(preset: Preset) -> None:
+    """Fill the preset's templates with stand-in values, so a bad placeholder is refused
+    before anything is created."""
+    if preset.format == "shell":
+        return
+    values = {key: key for key in adapters.PLACEHOLDERS}
+    preset.argv(values)
+    if preset.resumable:
+        preset.argv(values, resume=True)
+
+
 def check_tmux(tmux: bool) -> None:
     import shutil
 
@@ -256,8 +267,12 @@ def _start_runner(rig: Rig, hook: Hook, launch: Launch, env: dict[str, str]) -> 
         # tmux starts the pane from its server's environment: pass ours through a
         # private file the runner reads and deletes.
         _write_private(rdir / "env.json", json.dumps(env))
+        # The session of an earlier run stays after it ended (remain-on-exit, so a person
+        # can read the last output); no runner is alive in it by now, so end it.
+        _kill_tmux(launch.tmux)
         proc = subprocess.run(
-            ["tmux", "new-session", "-d", "-s", launch.tmux, "-c", launch.worktree, "--", *cmd],
+            ["tmux", "new-session", "-d", "-s", launch.tmux, "-c", launch.worktree, "--", *cmd,
+             ";", "set-option", "-t", launch.tmux, "remain-on-exit", "on"],
             env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
         )
         if proc.returncode != 0:
@@ -268,6 +283,12 @@ def _start_runner(rig: Rig, hook: Hook, launch: Launch, env: dict[str, str]) -> 
     with open(rdir / "runner.log", "ab") as log:
         subprocess.Popen(cmd, cwd=launch.worktree, env=env, stdin=subprocess.DEVNULL,
                          stdout=log, stderr=log, start_new_session=True, close_fds=True)
+
+
+def _kill_tmux(session: str) -> None:
+    if session:
+        subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True,
+                       stdin=subprocess.DEVNULL, check=False)
 
 
 def _tmux_name(rig: Rig, name: str) -> str:
@@ -334,6 +355,7 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     agent = req.agent or str(rig.setting("polecat.agent", "shell"))
     preset = _preset(rig, agent)
     check_program(preset)
+    check_argv(preset)
     check_tmux(req.tmux)
     if req.name:
         hk.check_name(req.name)
@@ -349,6 +371,10 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
         taken = {h.name for h in hooks}
         name = req.name or _pick_name(taken)
         if name in taken:
+            if any(h.name == name and h.state.status == "nuked" for h in hooks):
+                raise UsageError(f"a polecat named {name} was nuked; its history keeps the name",
+                                 hint=f"choose another --name, or free it once its work is "
+                                 f"merged: git gt-polecat nuke --purge {name}")
             raise UsageError(f"a polecat named {name} already exists",
                              hint=f"choose another --name, or git gt-polecat spawn --resume {name}")
         branch = f"gt/{prefix}/{name}"
@@ -449,6 +475,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
                        hint=f"remove the Hook: git gt-polecat nuke {name}")
     preset = _preset(rig, agent or hook.state.agent)
     check_program(preset)
+    check_argv(preset)
     check_tmux(tmux)
     if preset.format == "shell":
         _shell_plan(beads, ())
@@ -595,9 +622,7 @@ def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
         if hook.agent_alive():
             _signal_group(st.pid, signal.SIGKILL)  # the agent leads its own group
         time.sleep(0.1)
-    if st.tmux:
-        subprocess.run(["tmux", "kill-session", "-t", st.tmux], capture_output=True,
-                       stdin=subprocess.DEVNULL, check=False)
+    _kill_tmux(st.tmux)
     hook = hk.load_hook(repo, name, live=False)
     if hook.state.status in LIVE_STATUSES:
         # The runner was killed before it folded (or never ran): fold and mark it here.
@@ -616,6 +641,8 @@ class NukeReport:
     worktree_removed: bool
     branch_removed: bool
     purged: bool
+    branch: str = ""
+    recover: str = ""  # the commit holding the work: git worktree add DIR <recover>
 
 
 def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> NukeReport:
@@ -644,6 +671,11 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
             raise GtError(f"checkpointing {name} did not cover its work: "
                           f"{'; '.join(again.reasons)}",
                           hint="nothing was removed; inspect the worktree by hand")
+    elif unsaved.branch_tip:
+        # No worktree to checkpoint: keep the branch's commits in the hook ref instead.
+        kept = unsaved.branch_tip
+        hook = hk.write_hook(repo, name, "keep", lambda tx: tx.parents.append(kept),
+                             subject=f"keep branch tip {kept[:12]}")
     if purge and not _merged(repo, hook, target):
         raise Conflict(f"refusing to purge {name}: branch {hook.branch} is not merged into "
                        f"{target}", hint="nuke without --purge keeps the work in the "
@@ -660,16 +692,20 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
                                         hk._target_ref(target), hook.ref]):
         repo.git("update-ref", "-d", branch_ref, tip)
         removed_branch = True
+    last = hook.state.checkpoint
+    recover = "" if purge else ((last.commit if last and last.dirty else "") or tip)
     if purge:
         refs.delete_ref(repo, hook.ref, hook.tip)
     else:
         hk.update_state(repo, name, "nuke", status="nuked", pid=0, runner_pid=0)
     _release_beads(rig, hook)
+    _kill_tmux(hook.state.tmux)
     _remove_runtime(hook)
     from git_gastown.polecat import ports
 
     ports.release(repo.common_dir, name)
-    return NukeReport(name, ckpt_commit, removed_wt, removed_branch, purge)
+    return NukeReport(name, ckpt_commit, removed_wt, removed_branch, purge,
+                      branch=hook.branch if tip else "", recover=recover)
 
 
 def _merged(repo: Repo, hook: Hook, target: str) -> bool:
