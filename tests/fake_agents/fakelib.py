@@ -1,4 +1,5 @@
-"""Shared engine of the fake agents (claude, codex): scripted work, real output formats.
+"""Shared engine of the fake agents (claude, codex, gemini, aider): scripted work, real
+output formats.
 
 A fake agent runs a script of actions, separated by ';', taken from an environment
 variable (FAKE_CLAUDE_SCRIPT / FAKE_CODEX_SCRIPT for a fresh run,
@@ -14,7 +15,8 @@ FAKE_CLAUDE_RESUME_SCRIPT / FAKE_CODEX_RESUME_SCRIPT for a resumed one):
     ask                 use a tool without the permission, as the real CLIs report it headless:
                         claude -p denies it at once (an is_error tool_result, then the
                         run's result lists it in permission_denials) and goes on; codex
-                        exec reports a command_execution item with status "declined"
+                        exec reports a command_execution item with status "declined";
+                        gemini a tool_result with error.type "policy_violation"
     question            (codex) ask the user a question (a request_user_input event), then
                         wait for an answer forever, as codex exec does
     stderr:TEXT         write TEXT to stderr
