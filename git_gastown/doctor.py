@@ -90,7 +90,7 @@ def check_hooks(repo: Repo) -> Finding:
 
 
 def check_beads(repo: Repo) -> Finding:
-    """Every bead file parses: a malformed one is reported, never silently skipped."""
+    """Every bead file parses and holds valid values: a bad one is reported, never skipped."""
     from git_gastown.beads import ids, model
     from git_gastown.beads.store import BeadStore
 
@@ -109,7 +109,7 @@ def check_beads(repo: Repo) -> Finding:
     for (path, _), (_, data) in zip(entries, store.objects.read_many([s for _, s in entries]),
                                     strict=True):
         try:
-            doc = model.decode(data, path=path)
+            doc = model.validate(model.decode(data, path=path), path=path)
             if ids.fanout(doc["id"]) != path:
                 bad.append(f"{path}: id {doc['id']} stored at the wrong path")
         except ValueError as exc:

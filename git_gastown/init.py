@@ -151,6 +151,13 @@ def adopt_remote(repo: Repo, store: BeadStore, remote: str, tip: str, *,
         raise UsageError(f"{where} already uses prefix {theirs!r}, not {prefix!r}",
                          hint="run git gt-init without --prefix to adopt it "
                               "(or --no-adopt to start a separate history)")
+    try:
+        # Every document is decoded and checked, as a sync's merge does: a remote whose
+        # beads are malformed is refused here too, before anything local is written.
+        merge.merge_trees(store.objects, None, tree, where=where)
+    except Refused as exc:
+        raise Refused(exc.message, hint="repair the remote, or run git gt-init --no-adopt "
+                      "to start a separate history; nothing was changed") from exc
     store.advance(None, tip, f"init: adopt {remote}")
     syncstate.write_record(repo, remote, tip)
     return remote, theirs

@@ -256,6 +256,44 @@ def test_malformed_remote_bead_is_refused(pair: tuple[Repo, Repo], tmp_path: Pat
     _refused(b, "malformed bead JSON")
 
 
+def test_valid_json_but_invalid_bead_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,
+                                                env: dict[str, str]) -> None:
+    a, b = pair
+    bid = a.create("x")
+    a.gt("sync")
+    b.gt("sync")
+
+    def garble(r: Repo) -> None:
+        path = next((r.path / "beads").rglob(f"{bid}.json"))
+        doc = json.loads(path.read_text())
+        doc["fields"]["type"] = {"v": {"a": 1}, "c": 9, "a": "evil", "t": "2026-01-01T00:00:00Z"}
+        path.write_text(json.dumps(doc))
+
+    _corrupt_remote(tmp_path, env, b.path.parent / "hub.git", garble)
+    _refused(b, f"bead {bid}: fields.type is {{\"a\":1}}, not one of task")
+
+
+def test_init_refuses_to_adopt_a_malformed_remote(hub: Path, tmp_path: Path,
+                                                 env: dict[str, str]) -> None:
+    first = clone_of(hub, tmp_path / "first", env)
+    bid = first.create("x")
+    first.gt("sync")
+
+    def break_it(r: Repo) -> None:
+        next((r.path / "beads").rglob(f"{bid}.json")).write_text("{oops")
+
+    _corrupt_remote(tmp_path, env, hub, break_it)
+    fresh = clone_of(hub, tmp_path / "fresh", env, init=False)
+    res = fresh.gt("init", check=False)
+    assert res.code == 1 and "malformed bead JSON" in res.err and bid in res.err, res
+    assert len(res.err.strip().splitlines()) == 1, res.err
+    assert "--no-adopt" in res.err
+    assert fresh.git("rev-parse", "--verify", "-q", "refs/gt/beads", check=False) == ""
+    assert not (fresh.path / ".git" / "hooks" / "pre-push").exists()
+    fresh.gt("init", "--no-adopt", "--prefix", "gt")  # starting apart on purpose still works
+    assert fresh.bead("list", "--json").json() == []
+
+
 def test_unsupported_format_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,
                                        env: dict[str, str]) -> None:
     _, b = pair

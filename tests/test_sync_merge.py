@@ -3,6 +3,7 @@ checked with hypothesis on real git trees, and on three real clones synced in ra
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -66,12 +67,21 @@ def join(objects: ObjectStore, a: str, b: str) -> str:
 CREATIONS = [("gt-aaaaa", "n1"), ("gt-aaaaa", "n2"), ("gt-aaaaa", ""), ("gt-bbbbb", "n3"),
              ("gt-bbbbb", ""), ("gt-aaaaa.x1y", "n4"), ("gt-ccccc", "n5")]
 
-stamp = st.fixed_dictionaries({
-    "v": st.sampled_from(["a", "b", "c", 1, None, True]),
-    "c": st.integers(1, 4),
-    "a": st.sampled_from(["amy", "bob"]),
-    "t": st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]),
-})
+
+def stamp(values: list[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Stamps holding valid values (the merge refuses a remote with invalid ones)."""
+    return st.fixed_dictionaries({
+        "v": st.sampled_from(values),
+        "c": st.integers(1, 4),
+        "a": st.sampled_from(["amy", "bob"]),
+        "t": st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]),
+    })
+
+
+FIELD_VALUES: dict[str, list[Any]] = {
+    "title": ["a", "b", "c"], "status": ["open", "closed", "blocked"],
+    "notes": ["a", "b", None], "extra": ["a", 1, None, True, ["x"]],
+}
 
 
 @st.composite
@@ -79,10 +89,11 @@ def version(draw: st.DrawFn, bead_id: str, nonce: str) -> Doc:
     doc = model.new_doc(bead_id)
     if nonce:
         doc["nonce"] = nonce
-    doc["fields"] = draw(st.dictionaries(st.sampled_from(["title", "status", "notes"]), stamp,
-                                         max_size=3))
-    doc["labels"] = draw(st.dictionaries(st.sampled_from(["x", "y"]), stamp, max_size=2))
-    doc["deps"] = draw(st.dictionaries(st.sampled_from(["blocks:gt-bbbbb"]), stamp,
+    names = draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=4, unique=True))
+    doc["fields"] = {n: draw(stamp(FIELD_VALUES[n])) for n in names}
+    flags = stamp([True, False])
+    doc["labels"] = draw(st.dictionaries(st.sampled_from(["x", "y"]), flags, max_size=2))
+    doc["deps"] = draw(st.dictionaries(st.sampled_from(["blocks:gt-bbbbb"]), flags,
                                        max_size=1))
     doc["comments"] = {
         c: {"author": "amy", "text": c, "created_at": "t"}
@@ -168,6 +179,69 @@ def test_malformed_remote_document_is_refused(objects: ObjectStore) -> None:
         merge.merge_trees(objects, good, future)
     assert merge.merge_trees(objects, good, edit_tree(objects, good, {
         "README": b"not a bead"})).tree != good  # other files are carried along
+
+
+def _stamped(value: Any) -> dict[str, Any]:
+    return {"v": value, "c": 1, "a": "x", "t": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(("section", "key", "value", "needle"), [
+    ("fields", "title", ["x"], "fields.title"),
+    ("fields", "title", "two\nlines", "fields.title"),
+    ("fields", "type", {"a": 1}, "fields.type"),
+    ("fields", "status", "weird", "fields.status"),
+    ("fields", "priority", "high", "fields.priority"),
+    ("fields", "priority", True, "fields.priority"),
+    ("fields", "deleted", "yes", "fields.deleted"),
+    ("fields", "assignee", 5, "fields.assignee"),
+    ("fields", "Bad Name", "x", "fields.Bad Name"),
+    ("labels", "a,b\nc", True, "labels.a,b\\nc"),
+    ("labels", "ok", "yes", "labels.ok"),
+    ("deps", "garbage", True, "deps.garbage"),
+    ("deps", "blocks:not an id", True, "deps.blocks:not an id"),
+    ("deps", "owns:gt-aaaaa", True, "deps.owns:gt-aaaaa"),
+])
+def test_remote_values_are_checked(objects: ObjectStore, section: str, key: str, value: Any,
+                                   needle: str) -> None:
+    good_doc = model.new_doc("gt-bbbbb")
+    good_doc["fields"]["title"] = _stamped("fine")
+    good = write_state(objects, [good_doc])
+    bad_doc = copy.deepcopy(good_doc)
+    bad_doc[section][key] = _stamped(value)
+    bad = edit_tree(objects, good, {ids.fanout("gt-bbbbb"): model.encode(bad_doc)})
+    with pytest.raises(merge.Refused) as err:
+        merge.merge_trees(objects, good, bad, where="origin's refs/gt/beads")
+    assert needle in str(err.value.message), err.value.message
+    assert ids.fanout("gt-bbbbb") in err.value.message
+    with pytest.raises(merge.Refused):
+        merge.merge_trees(objects, None, bad)  # adoption checks the same way
+
+
+def test_remote_stamps_and_comments_are_checked(objects: ObjectStore) -> None:
+    base = model.new_doc("gt-bbbbb")
+    base["fields"]["title"] = _stamped("fine")
+    good = write_state(objects, [base])
+    for mutate, needle in [
+        (lambda d: d["fields"]["title"].update(c=True), "bad stamp"),
+        (lambda d: d["fields"]["title"].update(c=-1), "bad stamp"),
+        (lambda d: d["comments"].update(c1={"author": 5, "text": "hi", "created_at": ""}),
+         "bad comment"),
+        (lambda d: d["comments"].update(c1={"author": "a", "text": "hi", "created_at": 3}),
+         "bad comment"),
+    ]:
+        doc = copy.deepcopy(base)
+        mutate(doc)
+        bad = edit_tree(objects, good, {ids.fanout("gt-bbbbb"): model.encode(doc)})
+        with pytest.raises(merge.Refused, match=needle):
+            merge.merge_trees(objects, good, bad)
+    ok = copy.deepcopy(base)
+    ok["fields"]["assignee"] = _stamped(None)  # a cleared field
+    ok["fields"]["beads_type"] = _stamped({"any": ["json"]})  # free fields hold any value
+    ok["labels"]["needs review"] = _stamped(False)
+    ok["deps"]["blocks:bd-a3f8.2"] = _stamped(True)
+    ok["comments"]["c1"] = {"author": "a", "text": "hi", "created_at": "2026-01-01T00:00:00Z"}
+    merge.merge_trees(objects, good, edit_tree(objects, good, {
+        ids.fanout("gt-bbbbb"): model.encode(ok)}))
 
 
 # -- three real clones, random operations, random sync orders -------------------------------

@@ -314,7 +314,7 @@ class TreeMerger:
     def _decode_remote(self, data: bytes, path: str, bead_id: str) -> Doc:
         self.result.checked += 1
         try:
-            doc = model.decode(data, path=path)
+            doc = model.validate(model.decode(data, path=path), path=path)
         except ValueError as exc:
             raise Refused(f"{self.where}: {exc}",
                           hint="repair the bead on the remote; nothing was changed") from exc
