@@ -111,7 +111,8 @@ def init(
 
 def remote_beads(repo: Repo) -> tuple[str, str] | None:
     """A remote that already has refs/gt/beads, and its tip: a remote-tracking copy a fetch
-    brought, else the default remote (branch's, else origin) fetched now. None if none."""
+    brought, else the default remote (branch's, else origin) fetched now. None if none;
+    GtError if the default remote cannot be reached (nothing is written)."""
     from git_gastown import sync
     from git_gastown.store import refs
 
@@ -126,7 +127,15 @@ def remote_beads(repo: Repo) -> tuple[str, str] | None:
     proc = repo.git("fetch", "--quiet", "--no-tags", "--refmap=", name, *fetch_refspecs(name),
                     check=False, env={"GIT_TERMINAL_PROMPT": "0"})
     if proc.returncode != 0:
-        return None  # unreachable now: start fresh; a later sync adopts (nothing to lose)
+        # Starting a new history now would diverge from the one the remote may hold (its
+        # prefix and beads), and a later sync would refuse it: make the user choose.
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = next((ln for ln in lines if ln.startswith("fatal:")), lines[-1] if lines else "")
+        raise GtError(f"could not reach {name} to look for its beads history"
+                      + (f" ({why.removeprefix('fatal: ').strip()})" if why else ""),
+                      hint="retry when it is reachable, or run git gt-init --no-adopt "
+                           "[--prefix P] to start a separate history on purpose; "
+                           "nothing was changed")
     tip = refs.read_ref(repo, f"refs/gt/remotes/{name}/beads")
     return (name, tip) if tip else None
 

@@ -71,7 +71,7 @@ def test_commit_with_hooks_still_works_with_bare_path(repo: Repo) -> None:
 
 def test_remote_refspecs_added_and_removed(plain_repo: Repo, tmp_path: Path) -> None:
     plain_repo.git("remote", "add", "origin", str(tmp_path / "nowhere.git"))
-    plain_repo.gt("init")
+    plain_repo.gt("init", "--no-adopt")  # origin cannot be reached: start apart on purpose
     specs = plain_repo.git("config", "--get-all", "remote.origin.fetch").splitlines()
     assert "+refs/gt/*:refs/gt/remotes/origin/*" in specs
     assert "^refs/gt/remotes/*" in specs
@@ -85,7 +85,7 @@ def test_remote_refspecs_added_and_removed(plain_repo: Repo, tmp_path: Path) -> 
 
 def test_no_remote_refspecs(plain_repo: Repo, tmp_path: Path) -> None:
     plain_repo.git("remote", "add", "origin", str(tmp_path / "nowhere.git"))
-    plain_repo.gt("init", "--no-remote-refspecs")
+    plain_repo.gt("init", "--no-remote-refspecs", "--no-adopt")
     specs = plain_repo.git("config", "--get-all", "remote.origin.fetch").splitlines()
     assert specs == ["+refs/heads/*:refs/remotes/origin/*"]
 

@@ -369,6 +369,19 @@ def test_init_in_fresh_clone_adopts_remote_history(hub: Path, tmp_path: Path,
     assert other.create("x").startswith("qq-")
 
 
+def test_init_refuses_when_the_remote_cannot_be_reached(hub: Path, tmp_path: Path,
+                                                       env: dict[str, str]) -> None:
+    fresh = clone_of(hub, tmp_path / "fresh", env, init=False)
+    fresh.git("remote", "set-url", "origin", str(tmp_path / "gone" / "hub.git"))
+    res = fresh.gt("init", check=False)
+    assert res.code == 1 and "could not reach origin" in res.err, res
+    assert "--no-adopt" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    assert fresh.git("for-each-ref", "refs/gt") == ""
+    assert "refs/gt" not in fresh.git("config", "--get-all", "remote.origin.fetch")
+    fresh.git("remote", "set-url", "origin", str(hub))  # reachable again: adopts
+    assert "adopted refs/gt/beads from origin (prefix gt)" in fresh.gt("init").out
+
+
 def test_plain_fetch_then_any_command_merges(pair: tuple[Repo, Repo]) -> None:
     a, b = pair
     bid = a.create("arrives by fetch")

@@ -52,7 +52,8 @@ def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, no_adopt: 
     refs/gt/remotes/<remote>/*. Running it again updates the hooks and changes nothing
     else. A fresh clone whose remote (the branch's, else origin) already has refs/gt/beads
     adopts that history and its prefix instead of starting an unrelated one (--no-adopt
-    starts a new one).
+    starts a new one). If that remote cannot be reached, or its beads are malformed, init
+    refuses and writes nothing: retry, or pass --no-adopt to start apart on purpose.
     """
     from git_gastown import init as setup
     from git_gastown.git import Repo
