@@ -158,6 +158,9 @@ class BeadsResult:
             "added": len(m.added) if m else 0,
             "changed": len(m.changed) if m else 0,
             "conflicts_resolved": m.conflicts if m else 0,
+            "added_ids": list(m.added) if m else [],
+            "changed_ids": list(m.changed) if m else [],
+            "conflicts": [c.to_json() for c in m.resolved] if m else [],
             "id_collisions": [c.to_json() for c in m.collisions] if m else [],
             "cycles": self.cycles,
         }
@@ -424,14 +427,16 @@ class SyncReport:
     pushed: list[str] = field(default_factory=list)
     would_push: list[str] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=lambda: {
-        "added": 0, "changed": 0, "conflicts_resolved": 0, "id_collisions": [], "cycles": []})
+        "added": 0, "changed": 0, "conflicts_resolved": 0, "added_ids": [], "changed_ids": [],
+        "conflicts": [], "id_collisions": [], "cycles": []})
 
     def add(self, outcome: RefOutcome) -> None:
         if outcome.name != "beads":
             return
         for key in ("added", "changed", "conflicts_resolved"):
             self.totals[key] += int(outcome.detail.get(key, 0))
-        self.totals["id_collisions"] += outcome.detail.get("id_collisions", [])
+        for key in ("added_ids", "changed_ids", "conflicts", "id_collisions"):
+            self.totals[key] += outcome.detail.get(key, [])
         for cycle in outcome.detail.get("cycles", []):
             if cycle not in self.totals["cycles"]:
                 self.totals["cycles"].append(cycle)

@@ -97,9 +97,20 @@ def test_same_field_later_clock_wins_and_loser_stays_in_history(
     b.bead("update", bid, "--title", "by b", "--actor", "bob")
     b.bead("update", bid, "--title", "second by b", "--actor", "bob")  # clock is higher
     a.gt("sync")
+    dry = b.gt("sync", "--dry-run").out
+    assert (f"conflict: {bid} title: kept 'second by b' by bob, lost 'first by a' by alice"
+            in dry), dry
+    assert "changed:" not in dry  # b's version won every entry: its document is unchanged
     data = sync_json(b)
     a.gt("sync")
     assert data["conflicts_resolved"] == 1
+    assert data["changed_ids"] == [] and data["added_ids"] == []
+    assert data["conflicts"] == [{
+        "id": bid, "section": "fields", "field": "title",
+        "kept": {"value": "second by b", "actor": "bob", "clock": 3,
+                 "time": data["conflicts"][0]["kept"]["time"]},  # type: ignore[index]
+        "lost": {"value": "first by a", "actor": "alice", "clock": 2,
+                 "time": data["conflicts"][0]["lost"]["time"]}}]  # type: ignore[index]
     assert a.show(bid)["title"] == b.show(bid)["title"] == "second by b"
     hist = a.bead("history", bid, "--json").json()
     titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
@@ -139,7 +150,7 @@ def test_labels_deps_comments_and_tombstones_merge_as_sets(pair: tuple[Repo, Rep
 
 def test_dry_run_changes_nothing(pair: tuple[Repo, Repo], hub: Path) -> None:
     a, b = pair
-    a.create("from a")
+    theirs = a.create("from a")
     a.gt("sync")
     b.create("from b")
     before_b = all_refs(b)
@@ -147,8 +158,10 @@ def test_dry_run_changes_nothing(pair: tuple[Repo, Repo], hub: Path) -> None:
                                 text=True, env=b.env).stdout
     out = b.gt("sync", "--dry-run")
     assert "would be merged (1 added" in out.out and "would push refs/gt/beads" in out.out
+    assert f"dry run:   added: {theirs}\n" in out.out, out.out
     data = sync_json(b, "--dry-run")
     assert data["dry_run"] is True and data["added"] == 1 and data["pushed"] == []
+    assert data["added_ids"] == [theirs] and data["changed_ids"] == []
     assert all_refs(b) == before_b
     assert subprocess.run(["git", "-C", str(hub), "for-each-ref"], capture_output=True,
                           text=True, env=b.env).stdout == before_hub
@@ -546,7 +559,8 @@ def test_sync_json_fields_are_documented(pair: tuple[Repo, Repo]) -> None:
     assert set(data) == top
     refs = data["refs"]
     assert isinstance(refs, list)
-    counts = {"added", "changed", "conflicts_resolved", "id_collisions", "cycles"}
+    counts = {"added", "changed", "conflicts_resolved", "added_ids", "changed_ids", "conflicts",
+              "id_collisions", "cycles"}
     assert set(refs[0]) == item | counts
     assert set(sync_json(b, "--dry-run")) == top
 

@@ -59,6 +59,26 @@ class Collision:
                 "created_by": self.created_by}
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """One register both sides changed differently since the base: KEPT won, LOST stays
+    only in history. SECTION is fields, labels or deps; FIELD the entry's key."""
+
+    id: str
+    section: str
+    field: str
+    kept: dict[str, Any]
+    lost: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "section": self.section, "field": self.field,
+                "kept": _side(self.kept), "lost": _side(self.lost)}
+
+
+def _side(s: dict[str, Any]) -> dict[str, Any]:
+    return {"value": s.get("v"), "actor": s.get("a"), "clock": s.get("c"), "time": s.get("t")}
+
+
 @dataclass
 class TreeMerge:
     """The merged tree and what it changes from the local side's point of view."""
@@ -66,7 +86,8 @@ class TreeMerge:
     tree: str
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
-    conflicts: int = 0
+    conflicts: int = 0  # every concurrent change resolved, beads and other files
+    resolved: list[Conflict] = field(default_factory=list)  # those in beads, in detail
     collisions: list[Collision] = field(default_factory=list)
     docs: dict[str, Doc] = field(default_factory=dict)  # merged docs that differ from local
     checked: int = 0  # remote documents decoded and validated
@@ -247,7 +268,9 @@ class TreeMerger:
                 continue
             if model.identity(ldoc) == model.identity(rdoc):
                 bdoc = self._decode_base(blobs, b_sha)
-                self.result.conflicts += _conflicts(ldoc, rdoc, bdoc)
+                found = _conflicts(ldoc, rdoc, bdoc)
+                self.result.conflicts += len(found)
+                self.result.resolved += found
             self.slots[path] = _Slot(ldoc, l_sha)
             self._place(path, _Slot(rdoc, r_sha))
         while self._moves:
@@ -397,17 +420,18 @@ class TreeMerger:
         return sha
 
 
-def _conflicts(local: Doc, remote: Doc, base: Doc | None) -> int:
+def _conflicts(local: Doc, remote: Doc, base: Doc | None) -> list[Conflict]:
     """Registers that both sides changed since the base, to different stamps."""
-    count = 0
+    found: list[Conflict] = []
     for section in ("fields", "labels", "deps"):
         ls, rs = local[section], remote[section]
         bs = base[section] if base is not None else {}
-        for key in ls.keys() & rs.keys():
+        for key in sorted(ls.keys() & rs.keys()):
             sl, sr, sb = ls[key], rs[key], bs.get(key)
             if sl != sr and sl != sb and sr != sb:
-                count += 1
-    return count
+                kept, lost = (sr, sl) if model.stamp_key(sr) > model.stamp_key(sl) else (sl, sr)
+                found.append(Conflict(local["id"], section, key, kept, lost))
+    return found
 
 
 def merge_trees(store: ObjectStore, local: str | None, remote: str, base: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -16,8 +17,8 @@ Work on two machines through any shared remote (GitHub, a bare repository, git d
 
     git gt-sync                    # fetch, merge, push with the branch's remote (or origin)
     git gt-sync upstream --no-push # merge what upstream has, push nothing
-    git gt-sync --dry-run          # what would change; changes nothing
-    git gt-sync --json             # counts: added, changed, conflicts_resolved, ...
+    git gt-sync --dry-run          # which beads would be added or changed; changes nothing
+    git gt-sync --json             # counts, ids and each conflict (bead, field, kept, lost)
 
 A fresh clone joins the existing beads history:
 
@@ -32,9 +33,12 @@ Every bead field, label and dependency carries its own stamp (a per-bead logical
 the actor and the time). Merging takes, entry by entry, the later stamp: different fields
 changed on two clones both survive; one field changed on both keeps the change with the
 higher clock, ties broken by actor, and the other value stays visible in
-`git gt-bead history`. Labels and dependencies are sets with removals, so a removal
-propagates; comments are a union; a deleted bead stays deleted. Only the subtrees that
-differ are read, so the cost follows the size of the change, not of the store.
+`git gt-bead history`. The sync lists each such conflict (bead, field, the value kept and
+the value lost, with their actors), and the ids of the beads it added or changed (the
+first ten of each; --json has them all). Labels and dependencies are sets with
+removals, so a removal propagates; comments are a union; a deleted bead stays deleted.
+Only the subtrees that differ are read, so the cost follows the size of the change, not
+of the store.
 
 The merged tree depends only on the two trees, never on the order of syncs, so clones
 converge to byte-identical refs/gt/beads trees. The merge commit has both parents (local
@@ -76,7 +80,32 @@ gt.automerge (default true): git gt-* commands merge beads that a plain git fetc
 )
 
 
-def _describe(o: dict[str, Any], dry_run: bool) -> str:
+LIST_LIMIT = 10  # ids or conflicts shown per line kind; --json lists them all
+
+
+def _ids(label: str, ids: list[str]) -> list[str]:
+    if not ids:
+        return []
+    more = f" ... and {len(ids) - LIST_LIMIT} more" if len(ids) > LIST_LIMIT else ""
+    return [f"  {label}: {', '.join(ids[:LIST_LIMIT])}{more}"]
+
+
+def _value(section: str, v: Any) -> str:
+    if section != "fields":
+        return "present" if v else "removed"
+    return "(cleared)" if v is None else repr(v) if isinstance(v, str) else json.dumps(v)
+
+
+def conflict_line(c: dict[str, Any]) -> str:
+    """One resolved conflict: which bead and entry, the value kept and the value lost."""
+    section, kept, lost = c["section"], c["kept"], c["lost"]
+    what = {"fields": "", "labels": "label ", "deps": "dependency "}[section] + c["field"]
+    return (f"{c['id']} {what}: kept {_value(section, kept['value'])} by {kept['actor']}, "
+            f"lost {_value(section, lost['value'])} by {lost['actor']} "
+            f"(git gt-bead history {c['id']})")
+
+
+def _describe(o: dict[str, Any], dry_run: bool) -> list[str]:
     ref, status = o["ref"].removeprefix("refs/gt/"), o["status"]
     would = "would be " if dry_run else ""
     if ref == "beads" and status in ("merged", "fast-forward", "adopted", "joined"):
@@ -84,16 +113,24 @@ def _describe(o: dict[str, Any], dry_run: bool) -> str:
                   f"{o['conflicts_resolved']} conflict(s) resolved")
         if o["id_collisions"]:
             counts += f", {len(o['id_collisions'])} id collision(s)"
-        return f"{ref}: {would}{status} ({counts})"
+        lines = [f"{ref}: {would}{status} ({counts})"]
+        lines += _ids("added", o["added_ids"]) + _ids("changed", o["changed_ids"])
+        conflicts = o["conflicts"]
+        lines += [f"  conflict: {conflict_line(c)}" for c in conflicts[:LIST_LIMIT]]
+        if len(conflicts) > LIST_LIMIT:
+            lines.append(f"  ... and {len(conflicts) - LIST_LIMIT} more conflicts "
+                         "(git gt-sync --json lists them all)")
+        return lines
     text = f"{ref}: {would if status not in ('up-to-date', 'local-only', 'ahead') else ''}{status}"
-    return text + (f" ({o['message']})" if o["message"] else "")
+    return [text + (f" ({o['message']})" if o["message"] else "")]
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("remote", required=False)
 @click.option("--no-push", is_flag=True, help="Fetch and merge only; push nothing.")
 @click.option("--dry-run", "-n", is_flag=True,
-              help="Show what would change; change no ref (local or remote).")
+              help="Show what would change (beads added or changed, each conflict and "
+                   "what it keeps); change no ref (local or remote).")
 @click.option("--allow-unrelated", is_flag=True,
               help="Merge a remote beads history that shares no commit with this one "
                    "(same prefix required).")
@@ -136,7 +173,8 @@ def cli(remote: str | None, no_push: bool, dry_run: bool, allow_unrelated: bool,
         return
     prefix = "dry run: " if dry_run else ""
     for o in data["refs"]:
-        click.echo(prefix + _describe(o, dry_run))
+        for line in _describe(o, dry_run):
+            click.echo(prefix + line)
     for c in data["id_collisions"]:
         click.echo(prefix + "beads: " + domain.collision_line(
             Collision(c["id"], c["new_id"], c["title"], c["created_by"])))
