@@ -120,6 +120,21 @@ def check_beads(repo: Repo) -> Finding:
     return Finding("beads", "ok", f"{len(entries)} bead files parse")
 
 
+def check_cycles(repo: Repo) -> Finding:
+    """blocks/parent-child cycles among live beads: a merge of two clones can make one, and
+    its beads are then never ready; the sync reports it once, this check until it is gone."""
+    from git_gastown.beads.store import BeadStore
+    from git_gastown.sync import current_cycles
+
+    cycles = current_cycles(BeadStore(repo))
+    if not cycles:
+        return Finding("cycles", "ok", "no dependency cycles")
+    shown = "; ".join(" -> ".join(c) for c in cycles[:3])
+    more = f" (+{len(cycles) - 3} more)" if len(cycles) > 3 else ""
+    return Finding("cycles", "warn", f"dependency cycle: {shown}{more}; its beads are never "
+                   "ready: break one edge with git gt-bead dep rm ID TYPE ID")
+
+
 def check_cache(repo: Repo) -> Finding:
     from git_gastown.beads.cache import Cache
     from git_gastown.beads.store import BeadStore
@@ -231,6 +246,7 @@ RIG_CHECKS: list[tuple[str, Callable[[Repo], Finding]]] = [
     ("hooks", check_hooks),
     ("beads", check_beads),
     ("cache", check_cache),
+    ("cycles", check_cycles),
     ("refspecs", check_refspecs),
     ("objects", check_objects),
     ("worktrees", check_worktrees),

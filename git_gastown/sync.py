@@ -38,6 +38,7 @@ STAGING = "refs/gt-fetch"
 MAX_ATTEMPTS = 5
 CATCH_UP_WAIT = 10.0  # seconds a command waits for a running sync before going on
 SYNC_ENV = "GT_SYNC_ACTIVE"  # set for the pushes a sync makes: the pre-push hook stands down
+AUTOSYNC_ENV = "GT_AUTOSYNC_RUN"  # set for the sync pre-push starts: nobody reads its output
 
 # Kind of ref under refs/gt/ (an exact name, or a prefix ending in "/") -> its merge step,
 # "module:function" taking a RefJob and returning a RefOutcome. Kinds not listed use
@@ -567,6 +568,17 @@ def collision_line(c: beads_merge.Collision) -> str:
             f"(check dependencies on {c.id}: git gt-bead show {c.id})")
 
 
+def current_cycles(store: BeadStore) -> list[list[str]]:
+    """Every blocks/parent-child cycle among live beads now (a merge can leave one)."""
+    from git_gastown.beads.cache import Cache
+    from git_gastown.beads.ops import find_cycles
+
+    graph, dead, known = Cache(store).fresh().dep_graph()
+    live = {n: [t for t in targets if t in known and t not in dead]
+            for n, targets in graph.items() if n in known and n not in dead}
+    return find_cycles(live)
+
+
 def cycle_line(cycle: Sequence[str]) -> str:
     return (f"dependency cycle after the merge: {' -> '.join(cycle)} "
             "(break it: git gt-bead dep rm ID TYPE ID on one of these edges)")
@@ -579,8 +591,9 @@ def pre_push(repo: Repo, args: Sequence[str]) -> None:
     """With gt.autosync true, sync refs/gt/* with the remote the user pushes to.
 
     Runs as a detached `git gt-sync REMOTE` so the user's push never waits for it or fails
-    because of it; its output goes to $GIT_COMMON_DIR/gt/logs/autosync.log. Pushes made by a
-    sync carry GT_SYNC_ACTIVE and skip hooks, so this never recurses.
+    because of it; its output goes to $GIT_COMMON_DIR/gt/logs/autosync.log, and its warnings
+    (collisions, cycles, a failure) are also kept for the next git gt-* command to print.
+    Pushes made by a sync carry GT_SYNC_ACTIVE and skip hooks, so this never recurses.
     """
     if os.environ.get(SYNC_ENV) or not repo.config_bool("gt.autosync", False):
         return
@@ -599,7 +612,8 @@ def pre_push(repo: Repo, args: Sequence[str]) -> None:
         fh.flush()
         subprocess.Popen(
             [sys.executable, "-m", "git_gastown.cli.sync", remote],
-            cwd=repo.worktree or repo.git_dir, env=scrubbed_env({SYNC_ENV: "1"}),
+            cwd=repo.worktree or repo.git_dir,
+            env=scrubbed_env({SYNC_ENV: "1", AUTOSYNC_ENV: "1"}),
             stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -226,6 +226,37 @@ def test_cycle_made_by_two_clones_is_reported(pair: tuple[Repo, Repo]) -> None:
     data = res.json()
     assert data["cycles"] and set(data["cycles"][0]) == {x, y}
     assert "dependency cycle after the merge" in res.err
+    # Reported once by the sync, and then by doctor and status for as long as it lasts.
+    doctor = b.gt("doctor", check=False).out
+    assert "WARN  cycles: dependency cycle:" in doctor and x in doctor and y in doctor, doctor
+    assert "dependency cycle:" in b.gt("status").out
+    assert set(b.gt("status", "--json").json()["beads"]["cycles"][0]) == {x, y}
+    b.bead("dep", "rm", y, "blocks", x)
+    assert "ok    cycles: no dependency cycles" in b.gt("doctor", check=False).out
+    assert b.gt("status", "--json").json()["beads"]["cycles"] == []
+
+
+def test_autosync_warnings_reach_the_next_command(pair: tuple[Repo, Repo], hub: Path) -> None:
+    a, b = pair
+    x, y = a.create("x"), a.create("y")
+    converge(a, b)
+    a.bead("dep", "add", x, "blocks", y)
+    a.gt("sync")
+    b.bead("dep", "add", y, "blocks", x)
+    b.git("config", "gt.autosync", "true")
+    b.commit_file("code.txt", "x\n")
+    b.git("push", "-q", "origin", "main")  # the background sync merges a's edge: a cycle
+    log = b.path / ".git" / "gt" / "logs" / "autosync.log"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if log.exists() and "pushed refs/gt/beads" in log.read_text():
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(log.read_text() if log.exists() else "no autosync log")
+    first = b.bead("list")
+    assert "warning: dependency cycle after the merge" in first.err, first.err
+    assert "dependency cycle" not in b.bead("list").err  # told once
 
 
 def _corrupt_remote(tmp_path: Path, env: dict[str, str], hub: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -69,7 +70,9 @@ The remote's refs are fetched into refs/gt-fetch/REMOTE/* while they are checked
 copied to refs/gt/remotes/REMOTE/*. $GIT_COMMON_DIR/gt/sync.json records the remote beads
 tips already merged (or refused), so commands merge a fetched tip once.
 $GIT_COMMON_DIR/gt/logs/autosync.log holds the output of syncs started by the pre-push
-hook.
+hook; their warnings (id collisions, dependency cycles, a failed sync) also wait in
+$GIT_COMMON_DIR/gt/notices.jsonl until the next git gt-* command prints them once.
+`git gt-doctor` and `git gt-status` keep reporting a dependency cycle until it is broken.
 """),
     ("Configuration", """\
 gt.autosync (default false): the pre-push hook starts a git gt-sync of the remote being
@@ -158,14 +161,29 @@ def cli(remote: str | None, no_push: bool, dry_run: bool, allow_unrelated: bool,
     working tree are never touched. Exit codes: 0 ok, 1 failure or refusal, 2 bad usage.
     """
     from git_gastown import sync as domain
+    from git_gastown import syncstate
     from git_gastown.beads.merge import Collision
+    from git_gastown.errors import GtError
     from git_gastown.git import Repo
     from git_gastown.rig import resolve_actor
 
     repo = Repo.discover()
-    report = domain.sync(repo, remote, actor=resolve_actor(repo, actor), push=not no_push,
-                         dry_run=dry_run, allow_unrelated=allow_unrelated)
+    background = bool(os.environ.get(domain.AUTOSYNC_ENV))
+    try:
+        report = domain.sync(repo, remote, actor=resolve_actor(repo, actor), push=not no_push,
+                             dry_run=dry_run, allow_unrelated=allow_unrelated)
+    except GtError as err:
+        if background:  # started by pre-push: its log is not enough, tell the next command
+            syncstate.defer(repo, "sync_failed", f"the background sync with {remote} "
+                                                 f"(gt.autosync) failed: {err.line()}")
+        raise
     data = report.to_json()
+    if background:
+        for c in data["id_collisions"]:
+            syncstate.defer(repo, "id_collision", domain.collision_line(
+                Collision(c["id"], c["new_id"], c["title"], c["created_by"])))
+        for cycle in data["cycles"]:
+            syncstate.defer(repo, "dependency_cycle", domain.cycle_line(cycle))
     for cycle in data["cycles"]:
         click.echo(f"git gt-sync: warning: {domain.cycle_line(cycle)}", err=True)
     if as_json:
