@@ -203,6 +203,10 @@ def test_id_collision_keeps_both_and_reports(pair: tuple[Repo, Repo],
     hist = a.bead("history", ids[1], "--json").json()
     titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
     assert titles == {(moved.removesuffix(" v2"), False), (moved, True)}
+    stayed = a.show("gt-aaaaa")["title"]
+    hist = a.bead("history", "gt-aaaaa", "--json").json()
+    titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
+    assert titles == {(stayed.removesuffix(" v2"), False), (stayed, True)}, titles
 
 
 _CREATE_FIXED = """

@@ -76,6 +76,9 @@ def history(store: BeadStore, bead_id: str) -> list[Change]:
     except ValueError:
         current = versions[-1][2] if versions else model.new_doc(bead_id)
     nonce = model.identity(current)
+    # After a collision the path also held the other bead (the one that moved away): only
+    # this bead's own versions are its history.
+    versions = [v for v in versions if model.identity(v[2]) == nonce]
     for old_id in _origins(bead_id, nonce):
         earlier = _versions(store, tip, ids.fanout(old_id))
         versions = [v for v in earlier if model.identity(v[2]) == nonce] + versions
