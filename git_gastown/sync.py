@@ -152,6 +152,7 @@ class BeadsResult:
     after: str
     merge: beads_merge.TreeMerge | None = None
     cycles: list[list[str]] = field(default_factory=list)
+    retargeted: dict[str, list[str]] = field(default_factory=dict)  # old id -> hooks moved
 
     def counts(self) -> dict[str, Any]:
         m = self.merge
@@ -162,7 +163,8 @@ class BeadsResult:
             "added_ids": list(m.added) if m else [],
             "changed_ids": list(m.changed) if m else [],
             "conflicts": [c.to_json() for c in m.resolved] if m else [],
-            "id_collisions": [c.to_json() for c in m.collisions] if m else [],
+            "id_collisions": [{**c.to_json(), "hooks": self.retargeted.get(c.id, [])}
+                              for c in m.collisions] if m else [],
             "cycles": self.cycles,
         }
 
@@ -238,6 +240,9 @@ def merge_beads(repo: Repo, remote_tip: str, *, remote_name: str, actor: str,
                 store.advance(local, new, f"sync {remote_name}", merged.docs, lock=not holding)
             except ConcurrentUpdate:
                 continue
+            for c in merged.collisions:
+                if c.local:
+                    result.retargeted[c.id] = retarget_hooks(repo, c.id, c.new_id)
             return result
     raise GtError("refs/gt/beads kept moving during the merge", hint="run git gt-sync again")
 
@@ -264,6 +269,29 @@ def _result_commit(store: BeadStore, status: str, local: str, remote: str,
     _, email = store.repo.identity()
     return store.objects.write_commit(merged.tree, [local, remote], message,
                                       author=(actor, email), when=int(time.time()))
+
+
+def retarget_hooks(repo: Repo, old_id: str, new_id: str) -> list[str]:
+    """After this clone's bead OLD_ID moved to NEW_ID (an id collision), make the Hooks of
+    agents on this machine that named it name NEW_ID, so `git gt-done` and the Witness act
+    on the right bead. Hooks of other machines meant the bead that kept the id: untouched."""
+    from git_gastown import hook
+
+    def swap(items: Sequence[str]) -> tuple[str, ...]:
+        return tuple(new_id if b == old_id else b for b in items)
+
+    moved: list[str] = []
+    for h in hook.list_hooks(repo, live=False):
+        st = h.state
+        if old_id not in st.beads and old_id not in st.finished and old_id not in st.attempts:
+            continue
+        if not (h.runtime_dir().exists() or h.worktree.exists()):
+            continue  # an agent of another clone: its bead kept the id
+        attempts = {(new_id if k == old_id else k): v for k, v in st.attempts.items()}
+        hook.update_state(repo, h.name, "retarget", f"{old_id} is now {new_id} (id collision)",
+                          beads=swap(st.beads), finished=swap(st.finished), attempts=attempts)
+        moved.append(h.name)
+    return moved
 
 
 def cycles_after(store: BeadStore, docs: dict[str, Doc]) -> list[list[str]]:
@@ -556,15 +584,16 @@ def catch_up(repo: Repo, actor: str) -> list[BeadsResult]:
             write_record(repo, remote, tip)
             results.append(res)
             for c in res.merge.collisions if res.merge else []:
-                notices.warn("id_collision", collision_line(c))
+                notices.warn("id_collision", collision_line(c, res.retargeted.get(c.id, [])))
             for cycle in res.cycles:
                 notices.warn("dependency_cycle", cycle_line(cycle))
     return results
 
 
-def collision_line(c: beads_merge.Collision) -> str:
+def collision_line(c: beads_merge.Collision, hooks: Sequence[str] = ()) -> str:
     who = f" by {c.created_by}" if c.created_by else ""
-    return (f"two beads had the id {c.id}: {c.title!r}{who} is now {c.new_id} "
+    moved = f"; hooks {', '.join(hooks)} now name {c.new_id}" if hooks else ""
+    return (f"two beads had the id {c.id}: {c.title!r}{who} is now {c.new_id}{moved} "
             f"(check dependencies on {c.id}: git gt-bead show {c.id})")
 
 

@@ -187,10 +187,12 @@ def test_id_collision_keeps_both_and_reports(pair: tuple[Repo, Repo],
         repo.run("python", "-c", _CREATE_FIXED, "gt-aaaaa", f"made on {repo.path.name}",
                  cwd=repo.path)
         repo.bead("update", "gt-aaaaa", "--title", f"made on {repo.path.name} v2")
+        repo.run("python", "-c", _LOCAL_HOOK, f"h{repo.path.name}", "gt-aaaaa", cwd=repo.path)
     a.gt("sync")
     out = b.gt("sync")
     assert "two beads had the id gt-aaaaa" in out.out
     a.gt("sync")
+    b.gt("sync")
     assert tree(a) == tree(b)
     titles = sorted(x["title"] for x in a.bead("list", "--json").json())
     assert titles == ["made on a v2", "made on b v2"]
@@ -203,11 +205,30 @@ def test_id_collision_keeps_both_and_reports(pair: tuple[Repo, Repo],
     hist = a.bead("history", ids[1], "--json").json()
     titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
     assert titles == {(moved.removesuffix(" v2"), False), (moved, True)}
+    # The agent whose bead moved now works on the new id; the other agent's bead kept it.
+    for repo in (a, b):
+        mine = f"made on {repo.path.name} v2"
+        want = "gt-aaaaa" if a.show("gt-aaaaa")["title"] == mine else ids[1]
+        state = json.loads(repo.git("show", f"refs/gt/hooks/h{repo.path.name}:state.json"))
+        assert state["beads"] == [want] and list(state["attempts"]) == [want], state
+        assert json.loads(repo.git("show", f"refs/gt/hooks/h{repo.path.name}:state.json")) \
+            == json.loads(a.git("show", f"refs/gt/hooks/h{repo.path.name}:state.json"))
     stayed = a.show("gt-aaaaa")["title"]
     hist = a.bead("history", "gt-aaaaa", "--json").json()
     titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
     assert titles == {(stayed.removesuffix(" v2"), False), (stayed, True)}, titles
 
+
+_LOCAL_HOOK = """
+import sys
+from git_gastown import hook
+from git_gastown.git import Repo
+repo = Repo.discover()
+name, bead = sys.argv[1], sys.argv[2]
+hook.write_hook(repo, name, "test", lambda tx: None, create=hook.HookState(
+    name=name, branch="gt/" + name, beads=(bead,), attempts={bead: 1}))
+hook.runtime_dir(repo, name).mkdir(parents=True, exist_ok=True)  # its agent runs here
+"""
 
 _CREATE_FIXED = """
 import sys

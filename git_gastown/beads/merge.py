@@ -53,10 +53,11 @@ class Collision:
     new_id: str
     title: str
     created_by: str
+    local: bool = False  # the bead that moved is this clone's (local references meant it)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "new_id": self.new_id, "title": self.title,
-                "created_by": self.created_by}
+                "created_by": self.created_by, "local": self.local}
 
 
 @dataclass(frozen=True)
@@ -313,9 +314,10 @@ class TreeMerger:
         moved = copy.deepcopy(move.doc)
         moved["id"] = reidentify(old_id, model.identity(move.doc))
         fields = move.doc["fields"]
+        local = move is cur and cur.sha is not None and cur.sha == self.local_blob.get(path)
         self.result.collisions.append(Collision(
             old_id, moved["id"], str(fields.get("title", {}).get("v") or ""),
-            str(fields.get("created_by", {}).get("v") or "")))
+            str(fields.get("created_by", {}).get("v") or ""), local))
         self._moves.append(_Slot(moved, None))
 
     def _read_local(self, path: str) -> _Slot | None:

@@ -49,6 +49,9 @@ Two beads created on two clones with one id (told apart by the random nonce writ
 creation) are both kept: the one with the smaller nonce keeps the id, the other gets the
 id plus two characters derived from its nonce, the same on every clone. The sync prints
 both ids, and `git gt-bead history NEW-ID` still shows what happened before the move.
+When the bead that moved is this clone's, the Hooks of agents on this machine that named
+the old id are changed to name the new one (so `git gt-done` closes the right bead); the
+sync lists them.
 Dependencies that named the id are not rewritten: a dependency recorded on the other
 clone meant the moved bead, one recorded after the sync means the bead that stayed, and
 the merge cannot tell them apart; check them with `git gt-bead show ID`.
@@ -181,7 +184,7 @@ def cli(remote: str | None, no_push: bool, dry_run: bool, allow_unrelated: bool,
     if background:
         for c in data["id_collisions"]:
             syncstate.defer(repo, "id_collision", domain.collision_line(
-                Collision(c["id"], c["new_id"], c["title"], c["created_by"])))
+                Collision(c["id"], c["new_id"], c["title"], c["created_by"]), c["hooks"]))
         for cycle in data["cycles"]:
             syncstate.defer(repo, "dependency_cycle", domain.cycle_line(cycle))
     for cycle in data["cycles"]:
@@ -195,7 +198,7 @@ def cli(remote: str | None, no_push: bool, dry_run: bool, allow_unrelated: bool,
             click.echo(prefix + line)
     for c in data["id_collisions"]:
         click.echo(prefix + "beads: " + domain.collision_line(
-            Collision(c["id"], c["new_id"], c["title"], c["created_by"])))
+            Collision(c["id"], c["new_id"], c["title"], c["created_by"]), c["hooks"]))
     if dry_run:
         if data["would_push"]:
             click.echo(f"dry run: would push {', '.join(data['would_push'])} to {report.remote}")
