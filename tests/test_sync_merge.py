@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from git_gastown.beads import ids, merge, model
 from git_gastown.git import Repo
-from git_gastown.store.objects import ObjectStore, edit_tree
+from git_gastown.store.objects import MODE_EXEC, ObjectStore, TreeEntry, edit_tree, encode_tree
 
 Doc = dict[str, Any]
 
@@ -242,6 +242,33 @@ def test_remote_stamps_and_comments_are_checked(objects: ObjectStore) -> None:
     ok["comments"]["c1"] = {"author": "a", "text": "hi", "created_at": "2026-01-01T00:00:00Z"}
     merge.merge_trees(objects, good, edit_tree(objects, good, {
         ids.fanout("gt-bbbbb"): model.encode(ok)}))
+
+
+def _with_mode(objects: ObjectStore, tree: str, path: str, mode: str) -> str:
+    """TREE with the file at PATH given MODE (e.g. an exec bit someone committed)."""
+    head, _, rest = path.partition("/")
+    entries = {e.name: e for e in objects.read_tree(tree)}
+    e = entries[head]
+    entries[head] = TreeEntry(mode, head, e.sha) if not rest else \
+        TreeEntry(e.mode, head, _with_mode(objects, e.sha, rest, mode))
+    return objects.write("tree", encode_tree(entries.values()))
+
+
+def test_file_modes_do_not_break_commutativity(objects: ObjectStore) -> None:
+    doc = model.new_doc("gt-aaaaa")
+    doc["fields"]["title"] = _stamped("x")
+    plain = edit_tree(objects, write_state(objects, [doc]), {"notes.txt": b"n\n"})
+    for path in (ids.fanout("gt-aaaaa"), merge.META_PATH, "notes.txt"):
+        exe = _with_mode(objects, plain, path, MODE_EXEC)
+        assert join(objects, plain, exe) == join(objects, exe, plain) == plain, path
+    # A file (and a directory) on one side only, with an exec bit, merges alike both ways.
+    other = model.new_doc("gt-bbbbb")
+    other["fields"]["title"] = _stamped("y")
+    more = edit_tree(objects, plain, {ids.fanout("gt-bbbbb"): model.encode(other),
+                                      "extra/tool.sh": b"#!/bin/sh\n"})
+    more = _with_mode(objects, _with_mode(objects, more, ids.fanout("gt-bbbbb"), MODE_EXEC),
+                      "extra/tool.sh", MODE_EXEC)
+    assert join(objects, plain, more) == join(objects, more, plain)
 
 
 # -- three real clones, random operations, random sync orders -------------------------------

@@ -169,6 +169,7 @@ class TreeMerger:
         self.trees: dict[str, list[TreeEntry]] = {}
         self.slots: dict[str, _Slot] = {}
         self.local_blob: dict[str, str | None] = {}
+        self.odd_modes: dict[str, str] = {}  # visited local files not stored as MODE_BLOB
         self.result = TreeMerge(tree="")
         self._moves: list[_Slot] = []
 
@@ -227,13 +228,21 @@ class TreeMerger:
                     bo = be.get(name)
                     b = bo.sha if bo is not None and bo.is_tree == r.is_tree else None
                     lsha = lo.sha if lo is not None else None
+                    if lo is not None and lo.mode == MODE_EXEC:
+                        self.odd_modes[path] = lo.sha
                     if r.is_tree:
                         nxt.append((path + "/", lsha, r.sha, b))
                     else:
                         leaves.append((path, lsha, r.sha, b))
                 for name, lo in le.items():
-                    if name not in re_ and not lo.is_tree:
-                        leaves.append((prefix + name, lo.sha, None, None))
+                    if name in re_:
+                        continue
+                    if lo.is_tree:
+                        nxt.append((prefix + name + "/", lo.sha, None, None))
+                        continue
+                    leaves.append((prefix + name, lo.sha, None, None))
+                    if lo.mode == MODE_EXEC:
+                        self.odd_modes[prefix + name] = lo.sha
             pending = nxt
         return leaves
 
@@ -290,6 +299,11 @@ class TreeMerger:
             bead_id = slot.doc["id"]
             (self.result.changed if l_sha else self.result.added).append(bead_id)
             self.result.docs[bead_id] = slot.doc
+        # Every file is written as MODE_BLOB: an exec bit on one side only is a difference
+        # the walk visits, and keeping whichever side is local would make the merge depend
+        # on the direction (a tree equal on both sides, exec bit included, is left alone).
+        for path, sha in self.odd_modes.items():
+            changes.setdefault(path, (MODE_BLOB, sha))
         known = set(self.trees)
         self.result.tree = self._rebuild(self.local, changes, known)
         self.result.added.sort()
