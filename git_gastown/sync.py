@@ -435,11 +435,13 @@ def push_refs(repo: Repo, remote: str, names: Sequence[str]) -> PushResult:
             result.raced.append(name)
     if refused:
         raise GtError(f"{remote} refused the push of {'; '.join(refused)}",
-                      hint="check your rights on the remote; the local merge is kept")
+                      hint="check your rights on the remote, or use git gt-sync --no-push "
+                           "for a read-only remote; the local merge is kept")
     if proc.returncode != 0 and not result.raced:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         raise GtError(f"could not push to {remote}: {lines[-1] if lines else 'git failed'}",
-                      hint="check the remote and the network; the local merge is kept")
+                      hint="check the remote and the network, or use git gt-sync --no-push "
+                           "for a read-only remote; the local merge is kept")
     return result
 
 
@@ -475,6 +477,16 @@ class SyncReport:
                 "pushed": [f"refs/gt/{n}" for n in self.pushed],
                 "would_push": [f"refs/gt/{n}" for n in self.would_push],
                 "refs": [o.to_json() for o in self.refs], **self.totals}
+
+
+def note_missing_refspec(repo: Repo, remote: str) -> None:
+    """Warn when a plain `git fetch` from REMOTE does not bring refs/gt/* (a remote added
+    after git gt-init, or --no-remote-refspecs): say so rather than change the config."""
+    from git_gastown.init import fetch_refspecs
+
+    if fetch_refspecs(remote)[0] not in repo.config().get(f"remote.{remote}.fetch".lower(), []):
+        notices.warn("refspec_missing", f"a plain git fetch from {remote} does not bring "
+                                        "refs/gt/*; git gt-doctor --fix adds the refspec")
 
 
 def local_gt_refs(repo: Repo) -> dict[str, str]:

@@ -543,6 +543,32 @@ print(json.dumps(report.to_json()))
 """
 
 
+def test_remote_added_after_init_is_synced_with_a_refspec_note(
+        pair: tuple[Repo, Repo], hub: Path) -> None:
+    a, b = pair
+    bid = a.create("x")
+    a.gt("sync")
+    b.git("remote", "add", "Hub2", str(hub))
+    res = b.gt("sync", "Hub2")
+    assert "a plain git fetch from Hub2 does not bring refs/gt/*" in res.err, res.err
+    assert b.show(bid)["title"] == "x"
+    assert "refspec" not in b.gt("sync").err  # origin's refspec is there: no note
+
+
+def test_push_failure_keeps_the_merge_and_suggests_no_push(pair: tuple[Repo, Repo],
+                                                            tmp_path: Path) -> None:
+    a, b = pair
+    bid = a.create("x")
+    a.gt("sync")
+    b.create("mine")
+    b.git("config", "remote.origin.pushurl", str(tmp_path / "read-only.git"))
+    res = b.gt("sync", check=False)
+    assert res.code == 1 and "could not push to origin" in res.err, res
+    assert "git gt-sync --no-push" in res.err and len(res.err.strip().splitlines()) == 1
+    assert b.show(bid)["title"] == "x"  # the merge is kept
+    assert "not pushed (--no-push)" in b.gt("sync", "--no-push").out
+
+
 def test_bad_remote_name_and_uninitialized(tmp_path: Path, env: dict[str, str]) -> None:
     r = make_repo(tmp_path / "r", env)
     res = r.gt("sync", "nowhere", check=False)

@@ -28,6 +28,10 @@ A fresh clone joins the existing beads history:
 Stay in sync without typing git gt-sync: a plain `git fetch` brings the remote's beads into
 refs/gt/remotes/REMOTE/beads and the next git gt-* command merges them; with
 `git config gt.autosync true`, `git push` also pushes refs/gt/* (in the background).
+Only the beads are merged that way; Hook states and the other refs/gt/* a fetch brought
+wait for the next git gt-sync. A remote added after git gt-init carries refs/gt/* on a
+plain fetch once `git gt-doctor --fix` adds its refspec (git gt-sync REMOTE works
+meanwhile, and says so).
 """),
     ("The merge", """\
 Every bead field, label and dependency carries its own stamp (a per-bead logical clock,
@@ -146,7 +150,8 @@ def cli(remote: str | None, no_push: bool, dry_run: bool, allow_unrelated: bool,
         actor: str | None, as_json: bool) -> None:
     """Sync beads and the other refs/gt/* histories with REMOTE.
 
-    REMOTE defaults to the current branch's remote, else origin. Fetches the remote's
+    REMOTE is the name of a configured remote (git remote -v; not a URL) and defaults to
+    the current branch's remote, else origin. Fetches the remote's
     refs/gt/* (into refs/gt/remotes/REMOTE/* once checked), merges its beads history into
     refs/gt/beads with a merge commit that has both parents, and pushes the result. When
     the push loses a race with another clone it fetches, merges and pushes again (at most
@@ -180,6 +185,7 @@ def cli(remote: str | None, no_push: bool, dry_run: bool, allow_unrelated: bool,
             syncstate.defer(repo, "sync_failed", f"the background sync with {remote} "
                                                  f"(gt.autosync) failed: {err.line()}")
         raise
+    domain.note_missing_refspec(repo, report.remote)
     data = report.to_json()
     if background:
         for c in data["id_collisions"]:
