@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from git_gastown.beads import ids, merge, model
@@ -297,8 +297,10 @@ class Clones:
             for j, q in enumerate(self.paths):
                 if i != j:
                     _git("remote", "add", f"c{j}", str(q), cwd=p)
-        self.versions: dict[str, list[Doc]] = {}
+        self.versions: dict[str, list[Doc]] = {}  # by identity (nonce): ids can move
         self.known: list[set[str]] = [set(), set(), set()]
+        self.reported: list[list[str]] = []  # cycles the syncs reported
+        self.shared: set[str] = set()
 
     def beads(self, i: int) -> Any:
         from git_gastown.beads.ops import Beads
@@ -313,7 +315,8 @@ class Clones:
         tree = store.objects.read_commit_tree(store.require_tip())
         data = read_file_at(store.objects, tree, ids.fanout(bead_id))
         assert data is not None
-        self.versions.setdefault(bead_id, []).append(model.decode(data))
+        doc = model.decode(data)
+        self.versions.setdefault(model.identity(doc), []).append(doc)
 
     def tree(self, i: int) -> str:
         return _git("rev-parse", "refs/gt/beads^{tree}", cwd=self.paths[i])
@@ -321,7 +324,8 @@ class Clones:
     def sync(self, i: int, j: int, push: bool) -> None:
         from git_gastown import sync
 
-        sync.sync(Repo.discover(self.paths[i]), f"c{j}", actor=f"c{i}", push=push)
+        report = sync.sync(Repo.discover(self.paths[i]), f"c{j}", actor=f"c{i}", push=push)
+        self.reported += report.totals["cycles"]
         self.known[i] |= self.known[j]
         if push:
             self.known[j] |= self.known[i]
@@ -338,6 +342,9 @@ op = st.one_of(
     st.tuples(st.just("sync"), st.integers(0, 2), st.integers(0, 99)),
     st.tuples(st.just("sync"), st.integers(0, 2), st.integers(0, 99)),
     st.tuples(st.just("title"), st.integers(0, 2), st.integers(0, 99)),
+    st.tuples(st.just("collide"), st.integers(0, 2), st.integers(0, 99)),
+    st.tuples(st.just("cycle"), st.integers(0, 2), st.integers(0, 99)),
+    st.tuples(st.just("cycle"), st.integers(0, 2), st.integers(0, 99)),
 )
 
 
@@ -352,8 +359,15 @@ def apply(clones: Clones, step: tuple[str, int, int]) -> None:
         clones.sync(i, j, push=n % 3 == 0)
         return
     beads = clones.beads(i)
-    if kind == "create":
-        bead = beads.create(NewBead(title=f"t{n}"), actor)
+    if kind in ("create", "collide"):
+        real = ids.token
+        if kind == "collide":  # the first id tried is one another clone may mint too
+            forced = iter([f"zz{n % 2}zz"])
+            ids.token = lambda length: next(forced, None) or real(length)  # type: ignore
+        try:
+            bead = beads.create(NewBead(title=f"t{n}"), actor)
+        finally:
+            ids.token = real  # type: ignore[misc]
         clones.known[i].add(bead.id)
         clones.record(i, bead.id)
         return
@@ -372,6 +386,10 @@ def apply(clones: Clones, step: tuple[str, int, int]) -> None:
             beads.comment(target, actor, f"comment {n} by {actor}")
         elif kind == "delete":
             beads.delete(target, actor)
+        elif kind == "cycle":  # the two shared beads, one way or the other by clone
+            first, second = sorted(clones.shared)
+            target, other = (first, second) if i % 2 else (second, first)
+            beads.dep_add(target, "blocks", other, actor)
         elif kind == "dep":
             other = mine[(n // 7) % len(mine)]
             if other == target:
@@ -382,13 +400,18 @@ def apply(clones: Clones, step: tuple[str, int, int]) -> None:
     clones.record(i, target)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+# A few examples by default (the suite stays fast on a shared machine); set
+# GT_PROPERTY_EXAMPLES=200 for a long run.
+@settings(max_examples=int(os.environ.get("GT_PROPERTY_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(op, min_size=8, max_size=16))
 def test_three_clones_converge_in_any_sync_order(steps: list[tuple[str, int, int]]) -> None:
     root = Path(tempfile.mkdtemp(prefix="gt-prop-"))
     try:
         clones = Clones(root)
-        apply(clones, ("create", 0, 0))  # one bead every clone shares from the start
+        apply(clones, ("create", 0, 0))  # two beads every clone shares from the start
+        apply(clones, ("create", 0, 1))
+        clones.shared = set(clones.known[0])
         clones.sync(1, 0, push=False)
         clones.sync(2, 0, push=False)
         for step in steps:
@@ -401,12 +424,19 @@ def test_three_clones_converge_in_any_sync_order(steps: list[tuple[str, int, int
         trees = {clones.tree(i) for i in range(3)}
         assert len(trees) == 1
         store = clones.beads(0).store
-        final = read_state(store.objects, trees.pop())
-        for bead_id, versions in clones.versions.items():
+        final = {model.identity(d): d for d in read_state(store.objects, trees.pop()).values()}
+        for nonce, versions in clones.versions.items():
             expected = versions[0]
             for v in versions[1:]:
                 expected = model.merge_docs(expected, v)
-            assert strip(final[bead_id]) == strip(expected), bead_id
+            assert strip(final[nonce]) == strip(expected), nonce  # every bead, even moved
+        assert len(final) == len(clones.versions)  # a collision kept both beads
+        event(f"id collision: {any(len(d['id']) > 8 for d in final.values())}")
+        event(f"cycle reported: {bool(clones.reported)}")
+        from git_gastown.sync import current_cycles
+
+        for cycle in current_cycles(store):  # cycles only merges make: each was reported
+            assert any(set(cycle) & set(r) for r in clones.reported), (cycle, clones.reported)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
