@@ -251,13 +251,17 @@ class TreeMerger:
     def run(self) -> TreeMerge:
         leaves = self._walk()
         blobs: dict[str, bytes] = {}
-        want = sorted({s for leaf in leaves for s in leaf[1:] if s})
+        # A file only the local side has stays as it is: its blob is not read (a moved bead
+        # that lands on its path reads it then, in _place).
+        want = sorted({s for leaf in leaves if leaf[2] for s in leaf[1:] if s})
         for sha, data in self.store.read_many(want):
             blobs[sha] = data
         changes: dict[str, tuple[str, str] | None] = {}  # path -> (mode, blob) or removal
         for path, l_sha, r_sha, b_sha in leaves:
             if path == META_PATH:
                 changes.update(self._meta(l_sha, r_sha, blobs))
+                continue
+            if r_sha is None:
                 continue
             bead_id = ids.id_from_path(path)
             if bead_id is None or ids.fanout(bead_id) != path:
@@ -268,10 +272,6 @@ class TreeMerger:
                 continue
             self.local_blob[path] = l_sha
             ldoc = self._decode_local(blobs, l_sha, path)
-            if r_sha is None:
-                if ldoc is not None:
-                    self.slots[path] = _Slot(ldoc, l_sha)  # only here: unchanged
-                continue
             rdoc = self._decode_remote(blobs[r_sha], path, bead_id)
             if ldoc is None:
                 self._place(path, _Slot(rdoc, r_sha))
