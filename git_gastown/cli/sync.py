@@ -64,10 +64,13 @@ Dependency cycles (blocks, parent-child) that two clones made together are repor
 stderr and in --json after the merge; break one edge with `git gt-bead dep rm`.
 """),
     ("Refusals", """\
-Nothing local changes, and the sync exits 1 with one line, when the remote's refs/gt/beads
-holds malformed JSON or a bead at the wrong path, uses a beads format this version does
-not read, uses another id prefix, or shares no commit with the local history (an
-unrelated history). An unrelated history is adopted when this clone has no beads yet (its
+Nothing local changes, and the sync exits 1 with one line naming the bead file, when the
+remote's refs/gt/beads holds malformed JSON, a bead at the wrong path or a bead whose
+values are invalid (a title that is not one line of text, an unknown type or status, a
+priority outside 0-4, a label with a comma or newline, a dependency that is not TYPE:ID,
+a comment whose author is not text), uses a beads format this version does not read,
+uses another id prefix, or shares no commit with the local history (an unrelated
+history). An unrelated history is adopted when this clone has no beads yet (its
 prefix must agree), and merged with --allow-unrelated when both sides hold beads with the
 same prefix. Other refs/gt/* kinds fast-forward only; a diverged one keeps the local tip
 and is reported, and one the remote deleted is not pushed back.
@@ -164,9 +167,10 @@ def cli(remote: str | None, no_push: bool, dry_run: bool, allow_unrelated: bool,
     are a union; deletions propagate. Two beads created with one id on two clones are both
     kept and one gets a new id (reported). Dependency cycles the merge made are reported.
 
-    A remote whose beads are malformed, in an unsupported format, with another prefix, or
-    from an unrelated history is refused and nothing local changes. Your branches and
-    working tree are never touched. Exit codes: 0 ok, 1 failure or refusal, 2 bad usage.
+    A remote whose beads are malformed or hold invalid values, in an unsupported format,
+    with another prefix, or from an unrelated history is refused and nothing local
+    changes. Your branches and working tree are never touched. Exit codes: 0 ok,
+    1 failure or refusal, 2 bad usage.
     """
     from git_gastown import sync as domain
     from git_gastown import syncstate
