@@ -302,6 +302,15 @@ def _comment_id() -> str:
     return f"c-{stamp.rjust(9, '0')}{ids.token(5)}"
 
 
+def _content_comment_id(bead_id: str, comment: Mapping[str, Any]) -> str:
+    """The id of an imported comment that has none: a hash of what it says, so importing
+    the same file again (here or in another clone) finds the same comment."""
+    from hashlib import sha1
+
+    key = "\0".join(str(comment.get(k) or "") for k in ("author", "created_at", "text"))
+    return "c-" + sha1(f"{bead_id}\0{key}".encode()).hexdigest()[:12]
+
+
 def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None:
     was_closed = doc["fields"].get("status", {}).get("v") == "closed"
     for key, value in changes.items():
@@ -540,8 +549,8 @@ def normalize_record(obj: Mapping[str, Any]) -> dict[str, Any]:
     for n, c in enumerate(_list_of(obj, "comments"), 1):
         if not isinstance(c, dict) or not isinstance(c.get("text"), str):
             raise UsageError(f"comment {n} has no text")
-        cid = str(c.get("id") or ids.token(8))
         created = c.get("created_at")
+        cid = str(c.get("id") or _content_comment_id(bead_id, c))
         comments.append({
             "id": cid if cid.startswith("c-") else f"c-{cid}",
             "author": str(c.get("author") or ""),
