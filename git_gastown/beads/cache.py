@@ -359,6 +359,11 @@ class Cache:
                                                                  cutoff=0.6)]
         return [by_lower[x] for x in near]
 
+    def ids_starting(self, start: str) -> list[str]:
+        """Every id (tombstones too) that starts with START."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM beads WHERE id >= ? AND id < ?", (start, start + "\U0010ffff"))]
+
     def query(self, **filters: Any) -> list[dict[str, Any]]:
         """Beads matching the filters (see `_select`), each in its `--json` form."""
         sql, args = _select(_JSON, **filters)

@@ -8,7 +8,8 @@ from git_gastown.errors import UsageError
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 ID_LEN = 5
-CHILD_LEN = 3
+CHILD_LEN = 3  # the random child token of earlier versions (gt-a3f8k.x2q): still valid
+TAG_LEN = 5  # a clone's child-id tag: <parent>.<tag><n>
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 # Accepts our ids and those of Beads users who import (bd-1, bd-a3f8.2, and prefixes Beads
 # took from a directory name: hacker-news-a3f2dd, GPUPolynomials.jl-ab1). The prefix is
@@ -40,6 +41,16 @@ def check_id(bead_id: str) -> str:
             f"invalid bead id {bead_id!r}", hint="ids look like gt-a3f8k or gt-a3f8k.1x2"
         )
     return bead_id
+
+
+def clone_tag(clone_id: str) -> str:
+    """TAG_LEN base36 characters from a clone's random id (48 bits of hex)."""
+    value = int(clone_id, 16)
+    tag = ""
+    for _ in range(TAG_LEN):
+        value, digit = divmod(value, 36)
+        tag += ALPHABET[digit]
+    return tag
 
 
 def split_id(bead_id: str) -> tuple[str, str]:

@@ -52,7 +52,15 @@ changes nothing.
 Every change is one commit on refs/gt/beads (see `git log refs/gt/beads`), whose tree
 holds one JSON file per bead. Every field carries its own version stamp, so two clones
 that changed the same bead merge without conflicts. Deleting leaves a tombstone, never a
-vanished file. Reads answer from a cache under the repository's gt/ directory that is
+vanished file.
+
+Ids are random: PREFIX-a3f8k. A child's id is its parent's, this clone's tag (5 random
+characters chosen once per clone) and the clone's next number under that parent, e.g.
+gt-a3f8k.k7m2q1. One clone never repeats a child id; two clones mint the same one only
+if their tags are equal (1 in 60 million for a pair of clones), and git gt-sync then
+renames one of the two deterministically.
+
+Reads answer from a cache under the repository's gt/ directory that is
 checked against refs/gt/beads on every call; deleting it loses nothing.
 
 Writers on one machine are serialized by a file lock that the kernel releases when its
@@ -135,7 +143,8 @@ def _dep_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
               help="0 is most urgent.")
 @click.option("-a", "--assignee", default="", metavar="NAME", help="Who works on it.")
 @click.option("-l", "--label", "labels", multiple=True, metavar="LABEL", help="Repeatable.")
-@click.option("--parent", metavar="ID", help="Make it a child: its id becomes ID.<n>.")
+@click.option("--parent", metavar="ID",
+              help="Make it a child: its id becomes ID.<this clone's tag><n>.")
 @click.option("-d", "--description", default="", metavar="TEXT", help="Longer text.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
               help="Any other field, e.g. --field run='make test' (repeatable).")
