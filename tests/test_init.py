@@ -130,3 +130,52 @@ def test_pre_commit_manifest_is_valid() -> None:
 
     for hook in HOOKS:
         assert f"python -m git_gastown.githooks {hook}" in text
+
+
+def _python_spy(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An environment in which every Python start appends its arguments to a file, and
+    the patrol a hook starts stops at once (so no patrol-next rate-limits the next hook)."""
+    site = tmp_path / "spy"
+    site.mkdir()
+    marks = tmp_path / "python-starts"
+    (site / "sitecustomize.py").write_text(
+        f"import os, sys\nwith open({str(marks)!r}, 'a') as fh:\n"
+        "    fh.write(' '.join(sys.argv) + '\\n')\n"
+        "if '--from-hook' in sys.argv:\n    os._exit(0)\n")
+    return dict(env, PYTHONPATH=str(site)), marks
+
+
+def test_stubs_see_the_common_dir_from_a_linked_worktree(repo: Repo, tmp_path: Path) -> None:
+    """In a linked worktree GIT_DIR is .git/worktrees/<name>: the stubs must find gt/ in
+    the common directory, and still start no process when nothing is due."""
+    wt = tmp_path / "feature"
+    repo.git("worktree", "add", "-q", "-b", "feature", str(wt))
+    env, marks = _python_spy(repo.env, tmp_path)
+    linked = Repo(wt, env)
+
+    def starts() -> list[str]:
+        return marks.read_text().splitlines() if marks.exists() else []
+
+    def patrol_due() -> None:
+        nxt = repo.path / ".git" / "gt" / "patrol-next"
+        if nxt.exists():
+            os.utime(nxt, (0, 0))
+
+    linked.run("git", "commit", "-q", "--allow-empty", "-m", "quiet", env=env)
+    linked.run("git", "checkout", "-q", "-b", "quiet2", env=env)
+    assert starts() == []  # nothing watched: a few stats, no Python
+    (repo.path / ".git" / "gt" / "hooks-due").touch()
+    linked.run("git", "commit", "-q", "--allow-empty", "-m", "watched", env=env)
+    assert any(s.startswith("-m post-commit") for s in starts())
+    patrol_due()
+    linked.run("git", "checkout", "-q", "feature", env=env)
+    assert any(s.startswith("-m post-checkout") for s in starts())
+    linked.run("git", "merge", "-q", "--no-ff", "-m", "m", "quiet2", env=env)
+    assert any(s.startswith("-m post-merge") for s in starts())
+    # a worktree made while the rig is watched: post-checkout runs with no GIT_DIR set
+    # and a .git file in the new worktree
+    before = len(starts())
+    patrol_due()
+    repo.run("git", "worktree", "add", "-q", "-b", "third", str(tmp_path / "third"), env=env)
+    assert any(s.startswith("-m post-checkout")
+               for s in starts()[before:])
