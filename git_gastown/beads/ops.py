@@ -52,14 +52,13 @@ class Beads:
             w = tx.writer(doc)
             w.set("title", new.title)
             w.set("type", new.type)
-            w.set("status", new.status)
             w.set("priority", new.priority)
             if new.assignee:
                 w.set("assignee", new.assignee)
             if new.description:
                 w.set("description", new.description)
-            for key, value in new.fields.items():
-                w.set(key, value)
+            # status through the same path as update, so --field status=closed sets closed_at
+            _apply_fields(w, doc, {"status": new.status, **check_user_fields(new.fields)})
             w.set("created_at", tx.when)
             w.set("created_by", tx.actor)
             for label in new.labels:
@@ -87,6 +86,10 @@ class Beads:
             return doc
 
         return model.flatten(self.store.transact(op, actor, apply))
+
+    def update_fields(self, bead_id: str, actor: str, changes: Mapping[str, Any]) -> model.Bead:
+        """A user's change (git gt-bead update): every field but gastown's own."""
+        return self.update(bead_id, actor, check_user_fields(changes))
 
     def update_many(
         self, changes: Mapping[str, Mapping[str, Any]], actor: str, *, op: str = "update",
@@ -311,6 +314,17 @@ def _content_comment_id(bead_id: str, comment: Mapping[str, Any]) -> str:
     return "c-" + sha1(f"{bead_id}\0{key}".encode()).hexdigest()[:12]
 
 
+def check_user_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse the fields only gastown sets (model.SYSTEM_FIELDS); check the others."""
+    for key in changes:
+        if key in model.SYSTEM_FIELDS:
+            how = {"deleted": "git gt-bead delete", "closed_at": "git gt-bead close"}.get(
+                key, "it is set when the bead is created")
+            raise UsageError(f"{key} is kept by git-gastown and cannot be set",
+                             hint=f"{how}; nothing was changed")
+    return {key: model.check_field(key, value) for key, value in changes.items()}
+
+
 def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None:
     was_closed = doc["fields"].get("status", {}).get("v") == "closed"
     for key, value in changes.items():
@@ -322,6 +336,8 @@ def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None
         w.set("closed_at", w.when)
     elif status is not None and status != "closed":
         w.set("closed_at", None)
+        if was_closed and "close_reason" not in changes:
+            w.set("close_reason", None)  # a reopened bead has no reason to be closed
 
 
 def _claim(tx: Tx, doc: Doc) -> None:

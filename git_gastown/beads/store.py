@@ -131,6 +131,12 @@ class BeadStore:
         return meta
 
     def not_found(self, bead_id: str) -> NotFound:
+        """The one error for an id that names no live bead (unknown, or a tombstone)."""
+        with contextlib.suppress(Exception):
+            known = self.cache().fresh().get(bead_id)
+            if known is not None and known["deleted"]:
+                return NotFound(f"{bead_id} was deleted",
+                                hint=f"git gt-bead history {bead_id} shows it")
         near = self.cache().closest(bead_id)
         hint = f"did you mean {', '.join(near)}?" if near else "git gt-bead list shows the beads"
         return NotFound(f"no bead {bead_id}", hint=hint)

@@ -210,7 +210,7 @@ def update(bead_id: str, title: str | None, description: str | None, kind: str |
     elif not changes:
         raise UsageError("nothing to update", hint="give at least one field, e.g. --status closed")
     else:
-        bead = c.beads.update(bead_id, who, changes)
+        bead = c.beads.update_fields(bead_id, who, changes)
     if as_json:
         emit_json(bead.to_json())
     else:
@@ -429,10 +429,8 @@ def show(bead_ids: tuple[str, ...], as_json: bool) -> None:
     found = []
     for bid in bead_ids:
         b = cache.get(bid)
-        if b is None:
+        if b is None or b["deleted"]:
             raise c.rig.store.not_found(bid)
-        if b["deleted"]:
-            raise NotFound(f"{bid} was deleted", hint=f"git gt-bead history {bid} shows it")
         b["blocked_by"] = cache.blockers(bid)
         found.append(b)
     if as_json:
