@@ -123,7 +123,17 @@ class Beads:
         return self.update(bead_id, actor, {"status": "open"}, op="reopen")
 
     def delete(self, bead_id: str, actor: str) -> model.Bead:
-        return self.update(bead_id, actor, {"deleted": True}, op="delete")
+        """Tombstone a bead; warn about the live beads that still depend on it."""
+        from git_gastown import notices
+
+        bead = self.update(bead_id, actor, {"deleted": True}, op="delete")
+        left = self.cache().dependents(bead_id)
+        if left:
+            names = ", ".join(f"{bid} ({kind})" for bid, kind in left)
+            notices.warn("deleted_with_dependents",
+                         f"{bead_id} was deleted while {len(left)} bead(s) depend on it: "
+                         f"{names}; they no longer wait for it (git gt-bead dep rm to tidy)")
+        return bead
 
     def claim(self, bead_id: str, actor: str) -> model.Bead:
         """Take a bead atomically: only if it is open and nobody else holds it."""

@@ -256,7 +256,11 @@ def reopen(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
 @actor_option
 @json_option
 def delete(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
-    """Delete beads: a tombstone that syncs, never a vanished file."""
+    """Delete beads: a tombstone that syncs, never a vanished file.
+
+    Beads that still depend on a deleted one are named in a warning: they no longer wait
+    for it.
+    """
     c = ctx()
     _require_all(c, bead_ids)
     done = [c.beads.delete(b, c.actor(actor)) for b in bead_ids]
@@ -371,8 +375,9 @@ def dep_tree(bead_id: str, depth: int, as_json: bool) -> None:
     def node(bid: str, level: int, seen: frozenset[str]) -> dict[str, Any]:
         b = cache.get(bid)
         entry: dict[str, Any] = {"id": bid, "title": b["title"] if b else "(missing)",
-                                 "status": b["status"] if b else "missing", "deps": []}
-        if b and level < depth:
+                                 "status": b["status"] if b else "missing",
+                                 "deleted": bool(b and b["deleted"]), "deps": []}
+        if b and not b["deleted"] and level < depth:
             for d in b["dependencies"]:
                 if d["id"] in seen:
                     entry["deps"].append({"id": d["id"], "type": d["type"], "cycle": True})
@@ -392,7 +397,8 @@ def dep_tree(bead_id: str, depth: int, as_json: bool) -> None:
             if d.get("cycle"):
                 click.echo(f"{indent}{d['type']} -> {d['id']} (cycle)")
                 continue
-            click.echo(f"{indent}{d['type']} -> {d['id']} [{d['status']}] {d['title']}")
+            state = "deleted" if d["deleted"] else d["status"]
+            click.echo(f"{indent}{d['type']} -> {d['id']} [{state}] {d['title']}")
             show(d, indent + "  ")
 
     click.echo(f"{tree['id']} [{tree['status']}] {tree['title']}")
