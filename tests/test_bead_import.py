@@ -333,3 +333,30 @@ def test_import_refuses_binary(repo: Repo, tmp_path: Path) -> None:
     (tmp_path / "bin").write_bytes(b'{"id": "gt-aaaaa"}\n\xff\xfe\n')
     r = repo.bead("import", str(tmp_path / "bin"), check=False)
     assert r.code == 2 and "is not UTF-8 text" in r.err
+
+
+def test_import_warns_about_cycles_missing_targets_and_duplicates(repo: Repo) -> None:
+    lines = [
+        {"id": "bd-5", "title": "five", "issue_type": "task", "dependencies": [
+            {"issue_id": "bd-5", "depends_on_id": "bd-6", "type": "blocks"}]},
+        {"id": "bd-6", "title": "six", "issue_type": "task", "dependencies": [
+            {"issue_id": "bd-6", "depends_on_id": "bd-5", "type": "blocks"}]},
+        {"id": "bd-2", "title": "two", "issue_type": "task", "dependencies": [
+            {"issue_id": "bd-2", "depends_on_id": "bd-99", "type": "blocks"}]},
+        {"id": "bd-8", "title": "a", "issue_type": "task"},
+        {"id": "bd-8", "title": "b", "issue_type": "task"},
+    ]
+    text = "".join(json.dumps(x) + "\n" for x in lines)
+    r = repo.gt("bead", "import", "-", input=text)
+    assert r.out == "imported: 4 created, 1 updated, 0 unchanged\n"
+    assert r.err.splitlines() == [
+        "git gt-bead: warning: bd-8 is on 2 lines; each later line updated what the "
+        "earlier ones set",
+        "git gt-bead: warning: bd-2 depends on bd-99, which this rig does not have; such a "
+        "dependency blocks nothing",
+        "git gt-bead: warning: the import made a dependency cycle: bd-5 -> bd-6 -> bd-5 "
+        "(git gt-bead dep rm to break it)"]
+    r = repo.gt("bead", "import", "-", "--json", input=text)
+    codes = [json.loads(x)["warning"]["code"] for x in r.err.splitlines()]
+    assert codes == ["duplicate_id", "missing_target", "dependency_cycle"]
+    assert repo.show("bd-8")["title"] == "b"

@@ -273,9 +273,14 @@ class Beads:
                 raise UsageError(f"line {n}: {exc.message}",
                                  hint=exc.hint or "fix that line and import again") from exc
         counts = {"created": 0, "updated": 0, "unchanged": 0}
+        missing: dict[str, list[str]] = {}
 
         def apply(tx: Tx) -> None:
+            ids_here = {rec["id"] for rec in records}
             for rec in records:
+                for _, target in rec["deps"]:
+                    if target not in ids_here and tx.get(target) is None:
+                        missing.setdefault(rec["id"], []).append(target)
                 existing = tx.get(rec["id"])
                 doc = existing if existing is not None else model.new_doc(rec["id"])
                 w = tx.writer(doc, rec["when"])
@@ -301,7 +306,31 @@ class Beads:
                     tx.put(doc)
 
         self.store.transact("import", actor, apply, subject=f"import {len(records)} beads")
+        _import_warnings(records, missing, self.cache().edges())
         return counts
+
+
+def _import_warnings(records: Sequence[Mapping[str, Any]], missing: Mapping[str, list[str]],
+                     edges: Mapping[str, Sequence[str]]) -> None:
+    """What an import accepted but the user should know: the data already exists
+    elsewhere, so it is kept as it is, and named."""
+    from collections import Counter
+
+    from git_gastown import notices
+
+    for bead_id, n in sorted(Counter(rec["id"] for rec in records).items()):
+        if n > 1:
+            notices.warn("duplicate_id", f"{bead_id} is on {n} lines; each later line "
+                         "updated what the earlier ones set")
+    for bead_id, targets in sorted(missing.items()):
+        names = ", ".join(sorted(set(targets)))
+        notices.warn("missing_target", f"{bead_id} depends on {names}, which this rig "
+                     "does not have; such a dependency blocks nothing")
+    imported = {rec["id"] for rec in records}
+    for cycle in find_cycles(edges):
+        if imported & set(cycle):
+            notices.warn("dependency_cycle", "the import made a dependency cycle: "
+                         + " -> ".join(cycle) + " (git gt-bead dep rm to break it)")
 
 
 def _comment_id() -> str:

@@ -602,7 +602,12 @@ def export(output: str | None) -> None:
 @actor_option
 @json_option
 def import_(file: str, actor: str | None, as_json: bool) -> None:
-    """Import JSONL (`-` for stdin): ours, or the issues.jsonl of Beads (bd); one commit."""
+    """Import JSONL (`-` for stdin): ours, or the issues.jsonl of Beads (bd); one commit.
+
+    The data already exists elsewhere, so what a write would refuse is imported and named
+    in a warning: a dependency cycle, a dependency on an id this rig lacks, one id on
+    several lines.
+    """
     c = ctx()
     if file == "-":
         data = sys.stdin.buffer.read()
