@@ -246,7 +246,9 @@ def test_hyphenated_and_dotted_beads_prefixes_work_everywhere(imported: Repo) ->
     import and then work in every command; ours keep the prefix this rig chose."""
     epic, child, port = "hacker-news-a3f2dd", "hacker-news-a3f2dd.1", "GPUPolynomials.jl-ab1"
     assert imported.show(child)["parent"] == epic
-    assert imported.bead("show", port).out.startswith(f"{port}: Port the kernels\n")
+    shown = imported.bead("show", port).out
+    assert shown.startswith(f"{port}: Port the kernels\n")
+    assert "  created 2025-10-04T09:00:00Z; updated" in shown  # no creator: no "by"
     imported.bead("update", port, "-p", "0")
     imported.bead("label", "add", port, "gpu")
     assert imported.show(port)["priority"] == 0

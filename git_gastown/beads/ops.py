@@ -143,7 +143,14 @@ class Beads:
             _claim(tx, doc)
             return doc
 
-        return model.flatten(self.store.transact("claim", actor, apply))
+        bead = model.flatten(self.store.transact("claim", actor, apply))
+        waits = [r["id"] for r in self.cache().blockers(bead_id) if r["id"] != bead_id]
+        if waits:
+            from git_gastown import notices
+
+            notices.warn("claimed_blocked", f"{bead_id} is blocked by {', '.join(waits)}; "
+                         "it cannot start until they close")
+        return bead
 
     def claim_ready(self, actor: str, **filters: Any) -> model.Bead | None:
         """Claim the first ready bead (priority, then age) that nobody else holds."""

@@ -488,7 +488,7 @@ def list_(statuses: tuple[str, ...], types: tuple[str, ...], assignee: str | Non
 
 @cli.command(context_settings=CONTEXT)
 @click.option("-a", "--assignee", metavar="NAME", help="Only beads assigned to NAME.")
-@click.option("--unassigned", is_flag=True, help="Only beads nobody holds.")
+@click.option("--unassigned", is_flag=True, help="Only beads nobody holds (not with -a).")
 @click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N")
 @click.option("--claim", is_flag=True,
               help="Atomically take the first ready bead nobody else holds, and print it.")
@@ -497,10 +497,18 @@ def list_(statuses: tuple[str, ...], types: tuple[str, ...], assignee: str | Non
 def ready(assignee: str | None, unassigned: bool, limit: int | None, claim: bool,
           actor: str | None, as_json: bool) -> None:
     """Open beads whose blockers are all closed, by priority then age."""
+    if assignee is not None and unassigned:
+        raise UsageError("--assignee and --unassigned exclude each other",
+                         hint="give one of them")
     c = ctx()
     if claim:
-        bead = c.beads.claim_ready(c.actor(actor), assignee=assignee, unassigned=unassigned)
+        who = c.actor(actor)
+        bead = c.beads.claim_ready(who, assignee=assignee, unassigned=unassigned)
         if bead is None:
+            held = c.beads.cache().count(ready=True, assignee=assignee, unassigned=unassigned)
+            if held:
+                raise NotFound(f"no ready bead to claim: all {held} are held by others",
+                               hint="git gt-bead ready shows them and who holds each")
             raise NotFound("no ready bead to claim", hint="git gt-bead blocked shows what waits")
         if as_json:
             emit_json(bead.to_json())
