@@ -259,3 +259,21 @@ def test_prefix_from_the_repository_not_a_linked_worktree(tmp_path: Path,
     linked = Repo(tmp_path / "feature-login", env)
     assert "(prefix webapp)" in linked.gt("init").out
     assert main.create("x").startswith("webapp-")
+
+
+def test_uninstall_reads_the_manifest_of_an_older_install(plain_repo: Repo) -> None:
+    import json
+
+    hooks = plain_repo.path / ".git" / "hooks"
+    (hooks / "post-commit").write_text("#!/bin/sh\necho OLD\n")
+    plain_repo.gt("init")
+    manifest = plain_repo.path / ".git" / "gt" / "install.json"
+    data = json.loads(manifest.read_text())
+    (directory, recorded), = data.pop("hook_dirs").items()
+    data["hooks"] = {name: {"dir": directory, "had_original": info["had_original"]}
+                     for name, info in recorded.items()}  # the format before hook_dirs
+    manifest.write_text(json.dumps(data))
+    out = plain_repo.gt("init", "--uninstall").out
+    assert "hook post-commit: restored original" in out and "hook pre-push: removed" in out
+    assert (hooks / "post-commit").read_text() == "#!/bin/sh\necho OLD\n"
+    assert not manifest.exists()
