@@ -11,6 +11,8 @@ changes add up to N as well). A pushes; B then merges. Prints a table:
   git gt-sync            the command as a user runs it: fetch, merge, push (new process)
 
 Target: the merge at most 5 s on a 2-core machine. Plain script: python bench/sync.py
+(--changes-per-commit 1: each side's changes as one commit per change, so merge-base
+and the fetch walk a 5,000-commit divergence).
 """
 
 from __future__ import annotations
@@ -57,21 +59,26 @@ def doc(bead_id: str, n: int) -> model.Doc:
 
 
 def fast_import(repo: Path, docs: list[model.Doc], message: str, parent: str | None,
-                meta: bool = False) -> str:
-    """One commit on refs/gt/beads holding DOCS (and meta.json), via git fast-import."""
+                meta: bool = False, per_commit: int = 0) -> str:
+    """Commits on refs/gt/beads holding DOCS (and meta.json), via one git fast-import:
+    one commit, or a chain of commits of PER_COMMIT documents each."""
     out = bytearray()
-    msg = message.encode()
-    out += b"commit refs/gt/beads\ncommitter bench <bench@gastown.invalid> 1767225600 +0000\n"
-    out += b"data %d\n%s\n" % (len(msg), msg)
-    if parent:
-        out += b"from %s\n" % parent.encode()
-    if meta:
-        data = merge.meta_bytes({"format": 1, "prefix": "gt"})
-        out += b"M 100644 inline meta.json\ndata %d\n%s\n" % (len(data), data)
-    for d in docs:
-        data = model.encode(d)
-        out += b"M 100644 inline %s\ndata %d\n%s\n" % (ids.fanout(d["id"]).encode(),
-                                                      len(data), data)
+    size = per_commit or max(len(docs), 1)
+    chunks = [docs[k:k + size] for k in range(0, len(docs), size)] or [[]]
+    for k, chunk in enumerate(chunks):
+        msg = (message if len(chunks) == 1 else f"{message} ({k + 1}/{len(chunks)})").encode()
+        out += (b"commit refs/gt/beads\ncommitter bench <bench@gastown.invalid> %d +0000\n"
+                % (1767225600 + k))
+        out += b"data %d\n%s\n" % (len(msg), msg)
+        if parent and k == 0:
+            out += b"from %s\n" % parent.encode()
+        if meta and k == 0:
+            data = merge.meta_bytes({"format": 1, "prefix": "gt"})
+            out += b"M 100644 inline meta.json\ndata %d\n%s\n" % (len(data), data)
+        for d in chunk:
+            data = model.encode(d)
+            out += b"M 100644 inline %s\ndata %d\n%s\n" % (ids.fanout(d["id"]).encode(),
+                                                          len(data), data)
     git("fast-import", "--quiet", cwd=repo, input=bytes(out))
     return git("rev-parse", "refs/gt/beads", cwd=repo)
 
@@ -116,7 +123,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--beads", type=int, default=100_000)
     ap.add_argument("--changes", type=int, default=5_000)
+    ap.add_argument("--changes-per-commit", type=int, default=0, metavar="K",
+                    help="make each side's changes as commits of K beads (1: one commit "
+                         "per change, a realistic history for merge-base and the walk); "
+                         "default 0: one commit per side")
     args = ap.parse_args()
+    per = args.changes_per_commit
     n, size = args.changes, args.beads
     os.environ.setdefault("GT_ACTOR", "bench")
     with tempfile.TemporaryDirectory(prefix="gt-bench-sync-") as tmp:
@@ -126,11 +138,11 @@ def main() -> None:
         a, b = clone(hub, root / "a"), clone(hub, root / "b")
         base = git("rev-parse", "refs/gt/beads", cwd=a)
         fast_import(a, [changed(d, "alice", title=f"{d['id']} by alice") for d in docs[:n]],
-                    "alice's changes", base)
+                    "alice's changes", base, per_commit=per)
         b_docs = [changed(d, "bob", title=f"{d['id']} by bob") for d in docs[n // 2:n]]
         b_docs += [changed(d, "bob", notes="bob's notes") for d in docs[n:n + n // 2]]
         b_docs += [doc(f"gt-new{k:05d}", k) for k in range(n - len(b_docs))]
-        b_tip = fast_import(b, b_docs, "bob's changes", base)
+        b_tip = fast_import(b, b_docs, "bob's changes", base, per_commit=per)
         git("push", "-q", "origin", "refs/gt/beads", cwd=a)
         gt(b, "bead", "list", "--limit", "1")  # warm B's query cache (cold rebuild not timed)
         setup = time.perf_counter() - t0
@@ -166,7 +178,9 @@ def main() -> None:
         floor = min(timeit(["git", "rev-parse", "HEAD"], b) for _ in range(5))
 
         print(f"store {size:,} beads; A changed {n:,}, B changed {len(b_docs):,} "
-              f"({n // 2:,} same beads and field); setup {setup:.1f} s")
+              f"({n // 2:,} same beads and field), "
+              f"{'one commit' if not per else f'{per} per commit'} per side; "
+              f"setup {setup:.1f} s")
         print(f"merge result: {len(result.added):,} added, {len(result.changed):,} changed, "
               f"{result.conflicts:,} conflicts resolved, {result.checked:,} remote docs checked")
         print()

@@ -90,7 +90,7 @@ def check_hooks(repo: Repo) -> Finding:
 
 
 def check_beads(repo: Repo) -> Finding:
-    """Every bead file parses: a malformed one is reported, never silently skipped."""
+    """Every bead file parses and holds valid values: a bad one is reported, never skipped."""
     from git_gastown.beads import ids, model
     from git_gastown.beads.store import BeadStore
 
@@ -109,7 +109,7 @@ def check_beads(repo: Repo) -> Finding:
     for (path, _), (_, data) in zip(entries, store.objects.read_many([s for _, s in entries]),
                                     strict=True):
         try:
-            doc = model.decode(data, path=path)
+            doc = model.validate(model.decode(data, path=path), path=path)
             if ids.fanout(doc["id"]) != path:
                 bad.append(f"{path}: id {doc['id']} stored at the wrong path")
         except ValueError as exc:
@@ -118,6 +118,21 @@ def check_beads(repo: Repo) -> Finding:
         more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
         return Finding("beads", "fail", "; ".join(bad[:3]) + more)
     return Finding("beads", "ok", f"{len(entries)} bead files parse")
+
+
+def check_cycles(repo: Repo) -> Finding:
+    """blocks/parent-child cycles among live beads: a merge of two clones can make one, and
+    its beads are then never ready; the sync reports it once, this check until it is gone."""
+    from git_gastown.beads.store import BeadStore
+    from git_gastown.sync import current_cycles
+
+    cycles = current_cycles(BeadStore(repo))
+    if not cycles:
+        return Finding("cycles", "ok", "no dependency cycles")
+    shown = "; ".join(" -> ".join(c) for c in cycles[:3])
+    more = f" (+{len(cycles) - 3} more)" if len(cycles) > 3 else ""
+    return Finding("cycles", "warn", f"dependency cycle: {shown}{more}; its beads are never "
+                   "ready: break one edge with git gt-bead dep rm ID TYPE ID")
 
 
 def check_cache(repo: Repo) -> Finding:
@@ -231,6 +246,7 @@ RIG_CHECKS: list[tuple[str, Callable[[Repo], Finding]]] = [
     ("hooks", check_hooks),
     ("beads", check_beads),
     ("cache", check_cache),
+    ("cycles", check_cycles),
     ("refspecs", check_refspecs),
     ("objects", check_objects),
     ("worktrees", check_worktrees),

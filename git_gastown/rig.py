@@ -33,9 +33,16 @@ class Rig:
         return rig
 
     def catch_up(self) -> None:
-        """Merge remote beads that a plain `git fetch` brought (cheap when nothing came)."""
+        """Merge remote beads that a plain `git fetch` brought (cheap when nothing came),
+        and show the warnings a background sync (gt.autosync) left for the next command."""
         from git_gastown import syncstate
 
+        deferred = syncstate.take_deferred(self.repo)
+        if deferred:
+            from git_gastown import notices
+
+            for code, message in deferred:
+                notices.warn(code, message)
         if not syncstate.pending(self.repo):
             return
         from git_gastown import notices, sync

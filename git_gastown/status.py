@@ -26,10 +26,11 @@ def _agents(rig: Rig) -> list[dict[str, Any]]:
 
 def _beads(rig: Rig) -> dict[str, Any]:
     from git_gastown.beads.ops import Beads
+    from git_gastown.sync import current_cycles
 
     stats = Beads(rig.store).cache().stats()
     return {"total": stats["total"], "ready": stats["ready"], "blocked": stats["blocked"],
-            "by_status": stats["by_status"]}
+            "by_status": stats["by_status"], "cycles": current_cycles(rig.store)}
 
 
 def _convoys(rig: Rig) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ STAGING = "refs/gt-fetch"
 MAX_ATTEMPTS = 5
 CATCH_UP_WAIT = 10.0  # seconds a command waits for a running sync before going on
 SYNC_ENV = "GT_SYNC_ACTIVE"  # set for the pushes a sync makes: the pre-push hook stands down
+AUTOSYNC_ENV = "GT_AUTOSYNC_RUN"  # set for the sync pre-push starts: nobody reads its output
 
 # Kind of ref under refs/gt/ (an exact name, or a prefix ending in "/") -> its merge step,
 # "module:function" taking a RefJob and returning a RefOutcome. Kinds not listed use
@@ -151,6 +152,7 @@ class BeadsResult:
     after: str
     merge: beads_merge.TreeMerge | None = None
     cycles: list[list[str]] = field(default_factory=list)
+    retargeted: dict[str, list[str]] = field(default_factory=dict)  # old id -> hooks moved
 
     def counts(self) -> dict[str, Any]:
         m = self.merge
@@ -158,7 +160,11 @@ class BeadsResult:
             "added": len(m.added) if m else 0,
             "changed": len(m.changed) if m else 0,
             "conflicts_resolved": m.conflicts if m else 0,
-            "id_collisions": [c.to_json() for c in m.collisions] if m else [],
+            "added_ids": list(m.added) if m else [],
+            "changed_ids": list(m.changed) if m else [],
+            "conflicts": [c.to_json() for c in m.resolved] if m else [],
+            "id_collisions": [{**c.to_json(), "hooks": self.retargeted.get(c.id, [])}
+                              for c in m.collisions] if m else [],
             "cycles": self.cycles,
         }
 
@@ -234,6 +240,9 @@ def merge_beads(repo: Repo, remote_tip: str, *, remote_name: str, actor: str,
                 store.advance(local, new, f"sync {remote_name}", merged.docs, lock=not holding)
             except ConcurrentUpdate:
                 continue
+            for c in merged.collisions:
+                if c.local:
+                    result.retargeted[c.id] = retarget_hooks(repo, c.id, c.new_id)
             return result
     raise GtError("refs/gt/beads kept moving during the merge", hint="run git gt-sync again")
 
@@ -260,6 +269,29 @@ def _result_commit(store: BeadStore, status: str, local: str, remote: str,
     _, email = store.repo.identity()
     return store.objects.write_commit(merged.tree, [local, remote], message,
                                       author=(actor, email), when=int(time.time()))
+
+
+def retarget_hooks(repo: Repo, old_id: str, new_id: str) -> list[str]:
+    """After this clone's bead OLD_ID moved to NEW_ID (an id collision), make the Hooks of
+    agents on this machine that named it name NEW_ID, so `git gt-done` and the Witness act
+    on the right bead. Hooks of other machines meant the bead that kept the id: untouched."""
+    from git_gastown import hook
+
+    def swap(items: Sequence[str]) -> tuple[str, ...]:
+        return tuple(new_id if b == old_id else b for b in items)
+
+    moved: list[str] = []
+    for h in hook.list_hooks(repo, live=False):
+        st = h.state
+        if old_id not in st.beads and old_id not in st.finished and old_id not in st.attempts:
+            continue
+        if not (h.runtime_dir().exists() or h.worktree.exists()):
+            continue  # an agent of another clone: its bead kept the id
+        attempts = {(new_id if k == old_id else k): v for k, v in st.attempts.items()}
+        hook.update_state(repo, h.name, "retarget", f"{old_id} is now {new_id} (id collision)",
+                          beads=swap(st.beads), finished=swap(st.finished), attempts=attempts)
+        moved.append(h.name)
+    return moved
 
 
 def cycles_after(store: BeadStore, docs: dict[str, Doc]) -> list[list[str]]:
@@ -403,11 +435,13 @@ def push_refs(repo: Repo, remote: str, names: Sequence[str]) -> PushResult:
             result.raced.append(name)
     if refused:
         raise GtError(f"{remote} refused the push of {'; '.join(refused)}",
-                      hint="check your rights on the remote; the local merge is kept")
+                      hint="check your rights on the remote, or use git gt-sync --no-push "
+                           "for a read-only remote; the local merge is kept")
     if proc.returncode != 0 and not result.raced:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         raise GtError(f"could not push to {remote}: {lines[-1] if lines else 'git failed'}",
-                      hint="check the remote and the network; the local merge is kept")
+                      hint="check the remote and the network, or use git gt-sync --no-push "
+                           "for a read-only remote; the local merge is kept")
     return result
 
 
@@ -424,14 +458,16 @@ class SyncReport:
     pushed: list[str] = field(default_factory=list)
     would_push: list[str] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=lambda: {
-        "added": 0, "changed": 0, "conflicts_resolved": 0, "id_collisions": [], "cycles": []})
+        "added": 0, "changed": 0, "conflicts_resolved": 0, "added_ids": [], "changed_ids": [],
+        "conflicts": [], "id_collisions": [], "cycles": []})
 
     def add(self, outcome: RefOutcome) -> None:
         if outcome.name != "beads":
             return
         for key in ("added", "changed", "conflicts_resolved"):
             self.totals[key] += int(outcome.detail.get(key, 0))
-        self.totals["id_collisions"] += outcome.detail.get("id_collisions", [])
+        for key in ("added_ids", "changed_ids", "conflicts", "id_collisions"):
+            self.totals[key] += outcome.detail.get(key, [])
         for cycle in outcome.detail.get("cycles", []):
             if cycle not in self.totals["cycles"]:
                 self.totals["cycles"].append(cycle)
@@ -441,6 +477,16 @@ class SyncReport:
                 "pushed": [f"refs/gt/{n}" for n in self.pushed],
                 "would_push": [f"refs/gt/{n}" for n in self.would_push],
                 "refs": [o.to_json() for o in self.refs], **self.totals}
+
+
+def note_missing_refspec(repo: Repo, remote: str) -> None:
+    """Warn when a plain `git fetch` from REMOTE does not bring refs/gt/* (a remote added
+    after git gt-init, or --no-remote-refspecs): say so rather than change the config."""
+    from git_gastown.init import fetch_refspecs
+
+    if fetch_refspecs(remote)[0] not in repo.config().get(f"remote.{remote}.fetch".lower(), []):
+        notices.warn("refspec_missing", f"a plain git fetch from {remote} does not bring "
+                                        "refs/gt/*; git gt-doctor --fix adds the refspec")
 
 
 def local_gt_refs(repo: Repo) -> dict[str, str]:
@@ -550,16 +596,28 @@ def catch_up(repo: Repo, actor: str) -> list[BeadsResult]:
             write_record(repo, remote, tip)
             results.append(res)
             for c in res.merge.collisions if res.merge else []:
-                notices.warn("id_collision", collision_line(c))
+                notices.warn("id_collision", collision_line(c, res.retargeted.get(c.id, [])))
             for cycle in res.cycles:
                 notices.warn("dependency_cycle", cycle_line(cycle))
     return results
 
 
-def collision_line(c: beads_merge.Collision) -> str:
+def collision_line(c: beads_merge.Collision, hooks: Sequence[str] = ()) -> str:
     who = f" by {c.created_by}" if c.created_by else ""
-    return (f"two beads had the id {c.id}: {c.title!r}{who} is now {c.new_id} "
+    moved = f"; hooks {', '.join(hooks)} now name {c.new_id}" if hooks else ""
+    return (f"two beads had the id {c.id}: {c.title!r}{who} is now {c.new_id}{moved} "
             f"(check dependencies on {c.id}: git gt-bead show {c.id})")
+
+
+def current_cycles(store: BeadStore) -> list[list[str]]:
+    """Every blocks/parent-child cycle among live beads now (a merge can leave one)."""
+    from git_gastown.beads.cache import Cache
+    from git_gastown.beads.ops import find_cycles
+
+    graph, dead, known = Cache(store).fresh().dep_graph()
+    live = {n: [t for t in targets if t in known and t not in dead]
+            for n, targets in graph.items() if n in known and n not in dead}
+    return find_cycles(live)
 
 
 def cycle_line(cycle: Sequence[str]) -> str:
@@ -574,8 +632,9 @@ def pre_push(repo: Repo, args: Sequence[str]) -> None:
     """With gt.autosync true, sync refs/gt/* with the remote the user pushes to.
 
     Runs as a detached `git gt-sync REMOTE` so the user's push never waits for it or fails
-    because of it; its output goes to $GIT_COMMON_DIR/gt/logs/autosync.log. Pushes made by a
-    sync carry GT_SYNC_ACTIVE and skip hooks, so this never recurses.
+    because of it; its output goes to $GIT_COMMON_DIR/gt/logs/autosync.log, and its warnings
+    (collisions, cycles, a failure) are also kept for the next git gt-* command to print.
+    Pushes made by a sync carry GT_SYNC_ACTIVE and skip hooks, so this never recurses.
     """
     if os.environ.get(SYNC_ENV) or not repo.config_bool("gt.autosync", False):
         return
@@ -594,7 +653,8 @@ def pre_push(repo: Repo, args: Sequence[str]) -> None:
         fh.flush()
         subprocess.Popen(
             [sys.executable, "-m", "git_gastown.cli.sync", remote],
-            cwd=repo.worktree or repo.git_dir, env=scrubbed_env({SYNC_ENV: "1"}),
+            cwd=repo.worktree or repo.git_dir,
+            env=scrubbed_env({SYNC_ENV: "1", AUTOSYNC_ENV: "1"}),
             stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -12,6 +12,7 @@ import os
 from git_gastown.git import Repo
 
 RECORD = "sync.json"
+DEFERRED = "notices.jsonl"  # warnings of a background sync, for the next command to print
 
 
 def read_record(repo: Repo) -> dict[str, dict[str, str]]:
@@ -78,3 +79,32 @@ def pending(repo: Repo) -> dict[str, str]:
     record = read_record(repo)
     return {r: t for r, t in tips.items()
             if record["merged"].get(r) != t and record["refused"].get(r) != t}
+
+
+def defer(repo: Repo, code: str, message: str) -> None:
+    """Keep a warning of a sync nobody watches (gt.autosync) for the next command."""
+    line = json.dumps({"code": code, "message": message}, sort_keys=True) + "\n"
+    with open(repo.runtime_path(DEFERRED), "a") as fh:
+        fh.write(line)
+
+
+def take_deferred(repo: Repo) -> list[tuple[str, str]]:
+    """The deferred warnings, oldest first, removed so that they are shown once."""
+    path = repo.gt_dir / DEFERRED
+    if not path.exists():
+        return []
+    claimed = path.with_name(f".{DEFERRED}.{os.getpid()}")
+    try:
+        os.replace(path, claimed)  # one reader wins; a writer appending later starts anew
+        text = claimed.read_text()
+        claimed.unlink()
+    except OSError:
+        return []
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+            out.append((str(item["code"]), str(item["message"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out

@@ -97,9 +97,20 @@ def test_same_field_later_clock_wins_and_loser_stays_in_history(
     b.bead("update", bid, "--title", "by b", "--actor", "bob")
     b.bead("update", bid, "--title", "second by b", "--actor", "bob")  # clock is higher
     a.gt("sync")
+    dry = b.gt("sync", "--dry-run").out
+    assert (f"conflict: {bid} title: kept 'second by b' by bob, lost 'first by a' by alice"
+            in dry), dry
+    assert "changed:" not in dry  # b's version won every entry: its document is unchanged
     data = sync_json(b)
     a.gt("sync")
     assert data["conflicts_resolved"] == 1
+    assert data["changed_ids"] == [] and data["added_ids"] == []
+    assert data["conflicts"] == [{
+        "id": bid, "section": "fields", "field": "title",
+        "kept": {"value": "second by b", "actor": "bob", "clock": 3,
+                 "time": data["conflicts"][0]["kept"]["time"]},  # type: ignore[index]
+        "lost": {"value": "first by a", "actor": "alice", "clock": 2,
+                 "time": data["conflicts"][0]["lost"]["time"]}}]  # type: ignore[index]
     assert a.show(bid)["title"] == b.show(bid)["title"] == "second by b"
     hist = a.bead("history", bid, "--json").json()
     titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
@@ -139,7 +150,7 @@ def test_labels_deps_comments_and_tombstones_merge_as_sets(pair: tuple[Repo, Rep
 
 def test_dry_run_changes_nothing(pair: tuple[Repo, Repo], hub: Path) -> None:
     a, b = pair
-    a.create("from a")
+    theirs = a.create("from a")
     a.gt("sync")
     b.create("from b")
     before_b = all_refs(b)
@@ -147,8 +158,10 @@ def test_dry_run_changes_nothing(pair: tuple[Repo, Repo], hub: Path) -> None:
                                 text=True, env=b.env).stdout
     out = b.gt("sync", "--dry-run")
     assert "would be merged (1 added" in out.out and "would push refs/gt/beads" in out.out
+    assert f"dry run:   added: {theirs}\n" in out.out, out.out
     data = sync_json(b, "--dry-run")
     assert data["dry_run"] is True and data["added"] == 1 and data["pushed"] == []
+    assert data["added_ids"] == [theirs] and data["changed_ids"] == []
     assert all_refs(b) == before_b
     assert subprocess.run(["git", "-C", str(hub), "for-each-ref"], capture_output=True,
                           text=True, env=b.env).stdout == before_hub
@@ -174,10 +187,12 @@ def test_id_collision_keeps_both_and_reports(pair: tuple[Repo, Repo],
         repo.run("python", "-c", _CREATE_FIXED, "gt-aaaaa", f"made on {repo.path.name}",
                  cwd=repo.path)
         repo.bead("update", "gt-aaaaa", "--title", f"made on {repo.path.name} v2")
+        repo.run("python", "-c", _LOCAL_HOOK, f"h{repo.path.name}", "gt-aaaaa", cwd=repo.path)
     a.gt("sync")
     out = b.gt("sync")
     assert "two beads had the id gt-aaaaa" in out.out
     a.gt("sync")
+    b.gt("sync")
     assert tree(a) == tree(b)
     titles = sorted(x["title"] for x in a.bead("list", "--json").json())
     assert titles == ["made on a v2", "made on b v2"]
@@ -190,7 +205,30 @@ def test_id_collision_keeps_both_and_reports(pair: tuple[Repo, Repo],
     hist = a.bead("history", ids[1], "--json").json()
     titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
     assert titles == {(moved.removesuffix(" v2"), False), (moved, True)}
+    # The agent whose bead moved now works on the new id; the other agent's bead kept it.
+    for repo in (a, b):
+        mine = f"made on {repo.path.name} v2"
+        want = "gt-aaaaa" if a.show("gt-aaaaa")["title"] == mine else ids[1]
+        state = json.loads(repo.git("show", f"refs/gt/hooks/h{repo.path.name}:state.json"))
+        assert state["beads"] == [want] and list(state["attempts"]) == [want], state
+        assert json.loads(repo.git("show", f"refs/gt/hooks/h{repo.path.name}:state.json")) \
+            == json.loads(a.git("show", f"refs/gt/hooks/h{repo.path.name}:state.json"))
+    stayed = a.show("gt-aaaaa")["title"]
+    hist = a.bead("history", "gt-aaaaa", "--json").json()
+    titles = {(h["value"], h["current"]) for h in hist if h["key"] == "title"}
+    assert titles == {(stayed.removesuffix(" v2"), False), (stayed, True)}, titles
 
+
+_LOCAL_HOOK = """
+import sys
+from git_gastown import hook
+from git_gastown.git import Repo
+repo = Repo.discover()
+name, bead = sys.argv[1], sys.argv[2]
+hook.write_hook(repo, name, "test", lambda tx: None, create=hook.HookState(
+    name=name, branch="gt/" + name, beads=(bead,), attempts={bead: 1}))
+hook.runtime_dir(repo, name).mkdir(parents=True, exist_ok=True)  # its agent runs here
+"""
 
 _CREATE_FIXED = """
 import sys
@@ -213,6 +251,37 @@ def test_cycle_made_by_two_clones_is_reported(pair: tuple[Repo, Repo]) -> None:
     data = res.json()
     assert data["cycles"] and set(data["cycles"][0]) == {x, y}
     assert "dependency cycle after the merge" in res.err
+    # Reported once by the sync, and then by doctor and status for as long as it lasts.
+    doctor = b.gt("doctor", check=False).out
+    assert "WARN  cycles: dependency cycle:" in doctor and x in doctor and y in doctor, doctor
+    assert "dependency cycle:" in b.gt("status").out
+    assert set(b.gt("status", "--json").json()["beads"]["cycles"][0]) == {x, y}
+    b.bead("dep", "rm", y, "blocks", x)
+    assert "ok    cycles: no dependency cycles" in b.gt("doctor", check=False).out
+    assert b.gt("status", "--json").json()["beads"]["cycles"] == []
+
+
+def test_autosync_warnings_reach_the_next_command(pair: tuple[Repo, Repo], hub: Path) -> None:
+    a, b = pair
+    x, y = a.create("x"), a.create("y")
+    converge(a, b)
+    a.bead("dep", "add", x, "blocks", y)
+    a.gt("sync")
+    b.bead("dep", "add", y, "blocks", x)
+    b.git("config", "gt.autosync", "true")
+    b.commit_file("code.txt", "x\n")
+    b.git("push", "-q", "origin", "main")  # the background sync merges a's edge: a cycle
+    log = b.path / ".git" / "gt" / "logs" / "autosync.log"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if log.exists() and "pushed refs/gt/beads" in log.read_text():
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(log.read_text() if log.exists() else "no autosync log")
+    first = b.bead("list")
+    assert "warning: dependency cycle after the merge" in first.err, first.err
+    assert "dependency cycle" not in b.bead("list").err  # told once
 
 
 def _corrupt_remote(tmp_path: Path, env: dict[str, str], hub: Path,
@@ -254,6 +323,44 @@ def test_malformed_remote_bead_is_refused(pair: tuple[Repo, Repo], tmp_path: Pat
 
     _corrupt_remote(tmp_path, env, b.path.parent / "hub.git", break_it)
     _refused(b, "malformed bead JSON")
+
+
+def test_valid_json_but_invalid_bead_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,
+                                                env: dict[str, str]) -> None:
+    a, b = pair
+    bid = a.create("x")
+    a.gt("sync")
+    b.gt("sync")
+
+    def garble(r: Repo) -> None:
+        path = next((r.path / "beads").rglob(f"{bid}.json"))
+        doc = json.loads(path.read_text())
+        doc["fields"]["type"] = {"v": {"a": 1}, "c": 9, "a": "evil", "t": "2026-01-01T00:00:00Z"}
+        path.write_text(json.dumps(doc))
+
+    _corrupt_remote(tmp_path, env, b.path.parent / "hub.git", garble)
+    _refused(b, f"bead {bid}: fields.type is {{\"a\":1}}, not one of task")
+
+
+def test_init_refuses_to_adopt_a_malformed_remote(hub: Path, tmp_path: Path,
+                                                 env: dict[str, str]) -> None:
+    first = clone_of(hub, tmp_path / "first", env)
+    bid = first.create("x")
+    first.gt("sync")
+
+    def break_it(r: Repo) -> None:
+        next((r.path / "beads").rglob(f"{bid}.json")).write_text("{oops")
+
+    _corrupt_remote(tmp_path, env, hub, break_it)
+    fresh = clone_of(hub, tmp_path / "fresh", env, init=False)
+    res = fresh.gt("init", check=False)
+    assert res.code == 1 and "malformed bead JSON" in res.err and bid in res.err, res
+    assert len(res.err.strip().splitlines()) == 1, res.err
+    assert "--no-adopt" in res.err
+    assert fresh.git("rev-parse", "--verify", "-q", "refs/gt/beads", check=False) == ""
+    assert not (fresh.path / ".git" / "hooks" / "pre-push").exists()
+    fresh.gt("init", "--no-adopt", "--prefix", "gt")  # starting apart on purpose still works
+    assert fresh.bead("list", "--json").json() == []
 
 
 def test_unsupported_format_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,
@@ -329,6 +436,19 @@ def test_init_in_fresh_clone_adopts_remote_history(hub: Path, tmp_path: Path,
     assert other.git("rev-parse", "--verify", "-q", "refs/gt/beads", check=False) == ""
     other.gt("init", "--prefix", "qq", "--no-adopt")
     assert other.create("x").startswith("qq-")
+
+
+def test_init_refuses_when_the_remote_cannot_be_reached(hub: Path, tmp_path: Path,
+                                                       env: dict[str, str]) -> None:
+    fresh = clone_of(hub, tmp_path / "fresh", env, init=False)
+    fresh.git("remote", "set-url", "origin", str(tmp_path / "gone" / "hub.git"))
+    res = fresh.gt("init", check=False)
+    assert res.code == 1 and "could not reach origin" in res.err, res
+    assert "--no-adopt" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    assert fresh.git("for-each-ref", "refs/gt") == ""
+    assert "refs/gt" not in fresh.git("config", "--get-all", "remote.origin.fetch")
+    fresh.git("remote", "set-url", "origin", str(hub))  # reachable again: adopts
+    assert "adopted refs/gt/beads from origin (prefix gt)" in fresh.gt("init").out
 
 
 def test_plain_fetch_then_any_command_merges(pair: tuple[Repo, Repo]) -> None:
@@ -423,6 +543,32 @@ print(json.dumps(report.to_json()))
 """
 
 
+def test_remote_added_after_init_is_synced_with_a_refspec_note(
+        pair: tuple[Repo, Repo], hub: Path) -> None:
+    a, b = pair
+    bid = a.create("x")
+    a.gt("sync")
+    b.git("remote", "add", "Hub2", str(hub))
+    res = b.gt("sync", "Hub2")
+    assert "a plain git fetch from Hub2 does not bring refs/gt/*" in res.err, res.err
+    assert b.show(bid)["title"] == "x"
+    assert "refspec" not in b.gt("sync").err  # origin's refspec is there: no note
+
+
+def test_push_failure_keeps_the_merge_and_suggests_no_push(pair: tuple[Repo, Repo],
+                                                            tmp_path: Path) -> None:
+    a, b = pair
+    bid = a.create("x")
+    a.gt("sync")
+    b.create("mine")
+    b.git("config", "remote.origin.pushurl", str(tmp_path / "read-only.git"))
+    res = b.gt("sync", check=False)
+    assert res.code == 1 and "could not push to origin" in res.err, res
+    assert "git gt-sync --no-push" in res.err and len(res.err.strip().splitlines()) == 1
+    assert b.show(bid)["title"] == "x"  # the merge is kept
+    assert "not pushed (--no-push)" in b.gt("sync", "--no-push").out
+
+
 def test_bad_remote_name_and_uninitialized(tmp_path: Path, env: dict[str, str]) -> None:
     r = make_repo(tmp_path / "r", env)
     res = r.gt("sync", "nowhere", check=False)
@@ -495,7 +641,8 @@ def test_sync_json_fields_are_documented(pair: tuple[Repo, Repo]) -> None:
     assert set(data) == top
     refs = data["refs"]
     assert isinstance(refs, list)
-    counts = {"added", "changed", "conflicts_resolved", "id_collisions", "cycles"}
+    counts = {"added", "changed", "conflicts_resolved", "added_ids", "changed_ids", "conflicts",
+              "id_collisions", "cycles"}
     assert set(refs[0]) == item | counts
     assert set(sync_json(b, "--dry-run")) == top
 

@@ -3,6 +3,7 @@ checked with hypothesis on real git trees, and on three real clones synced in ra
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -13,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from git_gastown.beads import ids, merge, model
 from git_gastown.git import Repo
-from git_gastown.store.objects import ObjectStore, edit_tree
+from git_gastown.store.objects import MODE_EXEC, ObjectStore, TreeEntry, edit_tree, encode_tree
 
 Doc = dict[str, Any]
 
@@ -66,12 +67,21 @@ def join(objects: ObjectStore, a: str, b: str) -> str:
 CREATIONS = [("gt-aaaaa", "n1"), ("gt-aaaaa", "n2"), ("gt-aaaaa", ""), ("gt-bbbbb", "n3"),
              ("gt-bbbbb", ""), ("gt-aaaaa.x1y", "n4"), ("gt-ccccc", "n5")]
 
-stamp = st.fixed_dictionaries({
-    "v": st.sampled_from(["a", "b", "c", 1, None, True]),
-    "c": st.integers(1, 4),
-    "a": st.sampled_from(["amy", "bob"]),
-    "t": st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]),
-})
+
+def stamp(values: list[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Stamps holding valid values (the merge refuses a remote with invalid ones)."""
+    return st.fixed_dictionaries({
+        "v": st.sampled_from(values),
+        "c": st.integers(1, 4),
+        "a": st.sampled_from(["amy", "bob"]),
+        "t": st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]),
+    })
+
+
+FIELD_VALUES: dict[str, list[Any]] = {
+    "title": ["a", "b", "c"], "status": ["open", "closed", "blocked"],
+    "notes": ["a", "b", None], "extra": ["a", 1, None, True, ["x"]],
+}
 
 
 @st.composite
@@ -79,10 +89,11 @@ def version(draw: st.DrawFn, bead_id: str, nonce: str) -> Doc:
     doc = model.new_doc(bead_id)
     if nonce:
         doc["nonce"] = nonce
-    doc["fields"] = draw(st.dictionaries(st.sampled_from(["title", "status", "notes"]), stamp,
-                                         max_size=3))
-    doc["labels"] = draw(st.dictionaries(st.sampled_from(["x", "y"]), stamp, max_size=2))
-    doc["deps"] = draw(st.dictionaries(st.sampled_from(["blocks:gt-bbbbb"]), stamp,
+    names = draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=4, unique=True))
+    doc["fields"] = {n: draw(stamp(FIELD_VALUES[n])) for n in names}
+    flags = stamp([True, False])
+    doc["labels"] = draw(st.dictionaries(st.sampled_from(["x", "y"]), flags, max_size=2))
+    doc["deps"] = draw(st.dictionaries(st.sampled_from(["blocks:gt-bbbbb"]), flags,
                                        max_size=1))
     doc["comments"] = {
         c: {"author": "amy", "text": c, "created_at": "t"}
@@ -170,6 +181,96 @@ def test_malformed_remote_document_is_refused(objects: ObjectStore) -> None:
         "README": b"not a bead"})).tree != good  # other files are carried along
 
 
+def _stamped(value: Any) -> dict[str, Any]:
+    return {"v": value, "c": 1, "a": "x", "t": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(("section", "key", "value", "needle"), [
+    ("fields", "title", ["x"], "fields.title"),
+    ("fields", "title", "two\nlines", "fields.title"),
+    ("fields", "type", {"a": 1}, "fields.type"),
+    ("fields", "status", "weird", "fields.status"),
+    ("fields", "priority", "high", "fields.priority"),
+    ("fields", "priority", True, "fields.priority"),
+    ("fields", "deleted", "yes", "fields.deleted"),
+    ("fields", "assignee", 5, "fields.assignee"),
+    ("fields", "Bad Name", "x", "fields.Bad Name"),
+    ("labels", "a,b\nc", True, "labels.a,b\\nc"),
+    ("labels", "ok", "yes", "labels.ok"),
+    ("deps", "garbage", True, "deps.garbage"),
+    ("deps", "blocks:not an id", True, "deps.blocks:not an id"),
+    ("deps", "owns:gt-aaaaa", True, "deps.owns:gt-aaaaa"),
+])
+def test_remote_values_are_checked(objects: ObjectStore, section: str, key: str, value: Any,
+                                   needle: str) -> None:
+    good_doc = model.new_doc("gt-bbbbb")
+    good_doc["fields"]["title"] = _stamped("fine")
+    good = write_state(objects, [good_doc])
+    bad_doc = copy.deepcopy(good_doc)
+    bad_doc[section][key] = _stamped(value)
+    bad = edit_tree(objects, good, {ids.fanout("gt-bbbbb"): model.encode(bad_doc)})
+    with pytest.raises(merge.Refused) as err:
+        merge.merge_trees(objects, good, bad, where="origin's refs/gt/beads")
+    assert needle in str(err.value.message), err.value.message
+    assert ids.fanout("gt-bbbbb") in err.value.message
+    with pytest.raises(merge.Refused):
+        merge.merge_trees(objects, None, bad)  # adoption checks the same way
+
+
+def test_remote_stamps_and_comments_are_checked(objects: ObjectStore) -> None:
+    base = model.new_doc("gt-bbbbb")
+    base["fields"]["title"] = _stamped("fine")
+    good = write_state(objects, [base])
+    for mutate, needle in [
+        (lambda d: d["fields"]["title"].update(c=True), "bad stamp"),
+        (lambda d: d["fields"]["title"].update(c=-1), "bad stamp"),
+        (lambda d: d["comments"].update(c1={"author": 5, "text": "hi", "created_at": ""}),
+         "bad comment"),
+        (lambda d: d["comments"].update(c1={"author": "a", "text": "hi", "created_at": 3}),
+         "bad comment"),
+    ]:
+        doc = copy.deepcopy(base)
+        mutate(doc)
+        bad = edit_tree(objects, good, {ids.fanout("gt-bbbbb"): model.encode(doc)})
+        with pytest.raises(merge.Refused, match=needle):
+            merge.merge_trees(objects, good, bad)
+    ok = copy.deepcopy(base)
+    ok["fields"]["assignee"] = _stamped(None)  # a cleared field
+    ok["fields"]["beads_type"] = _stamped({"any": ["json"]})  # free fields hold any value
+    ok["labels"]["needs review"] = _stamped(False)
+    ok["deps"]["blocks:bd-a3f8.2"] = _stamped(True)
+    ok["comments"]["c1"] = {"author": "a", "text": "hi", "created_at": "2026-01-01T00:00:00Z"}
+    merge.merge_trees(objects, good, edit_tree(objects, good, {
+        ids.fanout("gt-bbbbb"): model.encode(ok)}))
+
+
+def _with_mode(objects: ObjectStore, tree: str, path: str, mode: str) -> str:
+    """TREE with the file at PATH given MODE (e.g. an exec bit someone committed)."""
+    head, _, rest = path.partition("/")
+    entries = {e.name: e for e in objects.read_tree(tree)}
+    e = entries[head]
+    entries[head] = TreeEntry(mode, head, e.sha) if not rest else \
+        TreeEntry(e.mode, head, _with_mode(objects, e.sha, rest, mode))
+    return objects.write("tree", encode_tree(entries.values()))
+
+
+def test_file_modes_do_not_break_commutativity(objects: ObjectStore) -> None:
+    doc = model.new_doc("gt-aaaaa")
+    doc["fields"]["title"] = _stamped("x")
+    plain = edit_tree(objects, write_state(objects, [doc]), {"notes.txt": b"n\n"})
+    for path in (ids.fanout("gt-aaaaa"), merge.META_PATH, "notes.txt"):
+        exe = _with_mode(objects, plain, path, MODE_EXEC)
+        assert join(objects, plain, exe) == join(objects, exe, plain) == plain, path
+    # A file (and a directory) on one side only, with an exec bit, merges alike both ways.
+    other = model.new_doc("gt-bbbbb")
+    other["fields"]["title"] = _stamped("y")
+    more = edit_tree(objects, plain, {ids.fanout("gt-bbbbb"): model.encode(other),
+                                      "extra/tool.sh": b"#!/bin/sh\n"})
+    more = _with_mode(objects, _with_mode(objects, more, ids.fanout("gt-bbbbb"), MODE_EXEC),
+                      "extra/tool.sh", MODE_EXEC)
+    assert join(objects, plain, more) == join(objects, more, plain)
+
+
 # -- three real clones, random operations, random sync orders -------------------------------
 
 
@@ -196,8 +297,10 @@ class Clones:
             for j, q in enumerate(self.paths):
                 if i != j:
                     _git("remote", "add", f"c{j}", str(q), cwd=p)
-        self.versions: dict[str, list[Doc]] = {}
+        self.versions: dict[str, list[Doc]] = {}  # by identity (nonce): ids can move
         self.known: list[set[str]] = [set(), set(), set()]
+        self.reported: list[list[str]] = []  # cycles the syncs reported
+        self.shared: set[str] = set()
 
     def beads(self, i: int) -> Any:
         from git_gastown.beads.ops import Beads
@@ -212,7 +315,8 @@ class Clones:
         tree = store.objects.read_commit_tree(store.require_tip())
         data = read_file_at(store.objects, tree, ids.fanout(bead_id))
         assert data is not None
-        self.versions.setdefault(bead_id, []).append(model.decode(data))
+        doc = model.decode(data)
+        self.versions.setdefault(model.identity(doc), []).append(doc)
 
     def tree(self, i: int) -> str:
         return _git("rev-parse", "refs/gt/beads^{tree}", cwd=self.paths[i])
@@ -220,7 +324,8 @@ class Clones:
     def sync(self, i: int, j: int, push: bool) -> None:
         from git_gastown import sync
 
-        sync.sync(Repo.discover(self.paths[i]), f"c{j}", actor=f"c{i}", push=push)
+        report = sync.sync(Repo.discover(self.paths[i]), f"c{j}", actor=f"c{i}", push=push)
+        self.reported += report.totals["cycles"]
         self.known[i] |= self.known[j]
         if push:
             self.known[j] |= self.known[i]
@@ -237,6 +342,9 @@ op = st.one_of(
     st.tuples(st.just("sync"), st.integers(0, 2), st.integers(0, 99)),
     st.tuples(st.just("sync"), st.integers(0, 2), st.integers(0, 99)),
     st.tuples(st.just("title"), st.integers(0, 2), st.integers(0, 99)),
+    st.tuples(st.just("collide"), st.integers(0, 2), st.integers(0, 99)),
+    st.tuples(st.just("cycle"), st.integers(0, 2), st.integers(0, 99)),
+    st.tuples(st.just("cycle"), st.integers(0, 2), st.integers(0, 99)),
 )
 
 
@@ -251,8 +359,15 @@ def apply(clones: Clones, step: tuple[str, int, int]) -> None:
         clones.sync(i, j, push=n % 3 == 0)
         return
     beads = clones.beads(i)
-    if kind == "create":
-        bead = beads.create(NewBead(title=f"t{n}"), actor)
+    if kind in ("create", "collide"):
+        real = ids.token
+        if kind == "collide":  # the first id tried is one another clone may mint too
+            forced = iter([f"zz{n % 2}zz"])
+            ids.token = lambda length: next(forced, None) or real(length)  # type: ignore
+        try:
+            bead = beads.create(NewBead(title=f"t{n}"), actor)
+        finally:
+            ids.token = real  # type: ignore[misc]
         clones.known[i].add(bead.id)
         clones.record(i, bead.id)
         return
@@ -271,6 +386,10 @@ def apply(clones: Clones, step: tuple[str, int, int]) -> None:
             beads.comment(target, actor, f"comment {n} by {actor}")
         elif kind == "delete":
             beads.delete(target, actor)
+        elif kind == "cycle":  # the two shared beads, one way or the other by clone
+            first, second = sorted(clones.shared)
+            target, other = (first, second) if i % 2 else (second, first)
+            beads.dep_add(target, "blocks", other, actor)
         elif kind == "dep":
             other = mine[(n // 7) % len(mine)]
             if other == target:
@@ -281,13 +400,18 @@ def apply(clones: Clones, step: tuple[str, int, int]) -> None:
     clones.record(i, target)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+# A few examples by default (the suite stays fast on a shared machine); set
+# GT_PROPERTY_EXAMPLES=200 for a long run.
+@settings(max_examples=int(os.environ.get("GT_PROPERTY_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(op, min_size=8, max_size=16))
 def test_three_clones_converge_in_any_sync_order(steps: list[tuple[str, int, int]]) -> None:
     root = Path(tempfile.mkdtemp(prefix="gt-prop-"))
     try:
         clones = Clones(root)
-        apply(clones, ("create", 0, 0))  # one bead every clone shares from the start
+        apply(clones, ("create", 0, 0))  # two beads every clone shares from the start
+        apply(clones, ("create", 0, 1))
+        clones.shared = set(clones.known[0])
         clones.sync(1, 0, push=False)
         clones.sync(2, 0, push=False)
         for step in steps:
@@ -300,12 +424,19 @@ def test_three_clones_converge_in_any_sync_order(steps: list[tuple[str, int, int
         trees = {clones.tree(i) for i in range(3)}
         assert len(trees) == 1
         store = clones.beads(0).store
-        final = read_state(store.objects, trees.pop())
-        for bead_id, versions in clones.versions.items():
+        final = {model.identity(d): d for d in read_state(store.objects, trees.pop()).values()}
+        for nonce, versions in clones.versions.items():
             expected = versions[0]
             for v in versions[1:]:
                 expected = model.merge_docs(expected, v)
-            assert strip(final[bead_id]) == strip(expected), bead_id
+            assert strip(final[nonce]) == strip(expected), nonce  # every bead, even moved
+        assert len(final) == len(clones.versions)  # a collision kept both beads
+        event(f"id collision: {any(len(d['id']) > 8 for d in final.values())}")
+        event(f"cycle reported: {bool(clones.reported)}")
+        from git_gastown.sync import current_cycles
+
+        for cycle in current_cycles(store):  # cycles only merges make: each was reported
+            assert any(set(cycle) & set(r) for r in clones.reported), (cycle, clones.reported)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

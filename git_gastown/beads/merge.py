@@ -53,10 +53,31 @@ class Collision:
     new_id: str
     title: str
     created_by: str
+    local: bool = False  # the bead that moved is this clone's (local references meant it)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "new_id": self.new_id, "title": self.title,
-                "created_by": self.created_by}
+                "created_by": self.created_by, "local": self.local}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One register both sides changed differently since the base: KEPT won, LOST stays
+    only in history. SECTION is fields, labels or deps; FIELD the entry's key."""
+
+    id: str
+    section: str
+    field: str
+    kept: dict[str, Any]
+    lost: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "section": self.section, "field": self.field,
+                "kept": _side(self.kept), "lost": _side(self.lost)}
+
+
+def _side(s: dict[str, Any]) -> dict[str, Any]:
+    return {"value": s.get("v"), "actor": s.get("a"), "clock": s.get("c"), "time": s.get("t")}
 
 
 @dataclass
@@ -66,7 +87,8 @@ class TreeMerge:
     tree: str
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
-    conflicts: int = 0
+    conflicts: int = 0  # every concurrent change resolved, beads and other files
+    resolved: list[Conflict] = field(default_factory=list)  # those in beads, in detail
     collisions: list[Collision] = field(default_factory=list)
     docs: dict[str, Doc] = field(default_factory=dict)  # merged docs that differ from local
     checked: int = 0  # remote documents decoded and validated
@@ -80,9 +102,10 @@ def reidentify(bead_id: str, nonce: str) -> str:
     for _ in range(2):
         digest, rem = divmod(digest, 36)
         extra += ids.ALPHABET[rem]
-    head, sep, last = bead_id.rpartition(".")
-    if not sep:
-        head, sep, last = bead_id.partition("-")
+    prefix, rest = ids.split_id(bead_id)
+    head, sep, last = rest.rpartition(".")
+    head = f"{prefix}-{head}" if sep else prefix
+    sep = sep or "-"
     last = (last[:30] + extra) if len(last) > 30 else last + extra
     return f"{head}{sep}{last}"
 
@@ -147,6 +170,7 @@ class TreeMerger:
         self.trees: dict[str, list[TreeEntry]] = {}
         self.slots: dict[str, _Slot] = {}
         self.local_blob: dict[str, str | None] = {}
+        self.odd_modes: dict[str, str] = {}  # visited local files not stored as MODE_BLOB
         self.result = TreeMerge(tree="")
         self._moves: list[_Slot] = []
 
@@ -205,13 +229,21 @@ class TreeMerger:
                     bo = be.get(name)
                     b = bo.sha if bo is not None and bo.is_tree == r.is_tree else None
                     lsha = lo.sha if lo is not None else None
+                    if lo is not None and lo.mode == MODE_EXEC:
+                        self.odd_modes[path] = lo.sha
                     if r.is_tree:
                         nxt.append((path + "/", lsha, r.sha, b))
                     else:
                         leaves.append((path, lsha, r.sha, b))
                 for name, lo in le.items():
-                    if name not in re_ and not lo.is_tree:
-                        leaves.append((prefix + name, lo.sha, None, None))
+                    if name in re_:
+                        continue
+                    if lo.is_tree:
+                        nxt.append((prefix + name + "/", lo.sha, None, None))
+                        continue
+                    leaves.append((prefix + name, lo.sha, None, None))
+                    if lo.mode == MODE_EXEC:
+                        self.odd_modes[prefix + name] = lo.sha
             pending = nxt
         return leaves
 
@@ -220,13 +252,17 @@ class TreeMerger:
     def run(self) -> TreeMerge:
         leaves = self._walk()
         blobs: dict[str, bytes] = {}
-        want = sorted({s for leaf in leaves for s in leaf[1:] if s})
+        # A file only the local side has stays as it is: its blob is not read (a moved bead
+        # that lands on its path reads it then, in _place).
+        want = sorted({s for leaf in leaves if leaf[2] for s in leaf[1:] if s})
         for sha, data in self.store.read_many(want):
             blobs[sha] = data
         changes: dict[str, tuple[str, str] | None] = {}  # path -> (mode, blob) or removal
         for path, l_sha, r_sha, b_sha in leaves:
             if path == META_PATH:
                 changes.update(self._meta(l_sha, r_sha, blobs))
+                continue
+            if r_sha is None:
                 continue
             bead_id = ids.id_from_path(path)
             if bead_id is None or ids.fanout(bead_id) != path:
@@ -237,17 +273,15 @@ class TreeMerger:
                 continue
             self.local_blob[path] = l_sha
             ldoc = self._decode_local(blobs, l_sha, path)
-            if r_sha is None:
-                if ldoc is not None:
-                    self.slots[path] = _Slot(ldoc, l_sha)  # only here: unchanged
-                continue
             rdoc = self._decode_remote(blobs[r_sha], path, bead_id)
             if ldoc is None:
                 self._place(path, _Slot(rdoc, r_sha))
                 continue
             if model.identity(ldoc) == model.identity(rdoc):
                 bdoc = self._decode_base(blobs, b_sha)
-                self.result.conflicts += _conflicts(ldoc, rdoc, bdoc)
+                found = _conflicts(ldoc, rdoc, bdoc)
+                self.result.conflicts += len(found)
+                self.result.resolved += found
             self.slots[path] = _Slot(ldoc, l_sha)
             self._place(path, _Slot(rdoc, r_sha))
         while self._moves:
@@ -266,6 +300,11 @@ class TreeMerger:
             bead_id = slot.doc["id"]
             (self.result.changed if l_sha else self.result.added).append(bead_id)
             self.result.docs[bead_id] = slot.doc
+        # Every file is written as MODE_BLOB: an exec bit on one side only is a difference
+        # the walk visits, and keeping whichever side is local would make the merge depend
+        # on the direction (a tree equal on both sides, exec bit included, is left alone).
+        for path, sha in self.odd_modes.items():
+            changes.setdefault(path, (MODE_BLOB, sha))
         known = set(self.trees)
         self.result.tree = self._rebuild(self.local, changes, known)
         self.result.added.sort()
@@ -290,9 +329,10 @@ class TreeMerger:
         moved = copy.deepcopy(move.doc)
         moved["id"] = reidentify(old_id, model.identity(move.doc))
         fields = move.doc["fields"]
+        local = move is cur and cur.sha is not None and cur.sha == self.local_blob.get(path)
         self.result.collisions.append(Collision(
             old_id, moved["id"], str(fields.get("title", {}).get("v") or ""),
-            str(fields.get("created_by", {}).get("v") or "")))
+            str(fields.get("created_by", {}).get("v") or ""), local))
         self._moves.append(_Slot(moved, None))
 
     def _read_local(self, path: str) -> _Slot | None:
@@ -314,7 +354,7 @@ class TreeMerger:
     def _decode_remote(self, data: bytes, path: str, bead_id: str) -> Doc:
         self.result.checked += 1
         try:
-            doc = model.decode(data, path=path)
+            doc = model.validate(model.decode(data, path=path), path=path)
         except ValueError as exc:
             raise Refused(f"{self.where}: {exc}",
                           hint="repair the bead on the remote; nothing was changed") from exc
@@ -397,17 +437,18 @@ class TreeMerger:
         return sha
 
 
-def _conflicts(local: Doc, remote: Doc, base: Doc | None) -> int:
+def _conflicts(local: Doc, remote: Doc, base: Doc | None) -> list[Conflict]:
     """Registers that both sides changed since the base, to different stamps."""
-    count = 0
+    found: list[Conflict] = []
     for section in ("fields", "labels", "deps"):
         ls, rs = local[section], remote[section]
         bs = base[section] if base is not None else {}
-        for key in ls.keys() & rs.keys():
+        for key in sorted(ls.keys() & rs.keys()):
             sl, sr, sb = ls[key], rs[key], bs.get(key)
             if sl != sr and sl != sb and sr != sb:
-                count += 1
-    return count
+                kept, lost = (sr, sl) if model.stamp_key(sr) > model.stamp_key(sl) else (sl, sr)
+                found.append(Conflict(local["id"], section, key, kept, lost))
+    return found
 
 
 def merge_trees(store: ObjectStore, local: str | None, remote: str, base: str | None = None,

@@ -48,6 +48,9 @@ KNOWN_FIELDS = (
     *TEXT_FIELDS, "type", "status", "priority", "assignee", "created_at", "created_by",
     "closed_at", "deleted",
 )
+# Kept by gastown itself: set by create, close and delete, never by --field (a value given
+# there would break the export/import round trip or misstate who made the bead).
+SYSTEM_FIELDS = ("created_at", "created_by", "closed_at", "deleted")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 LABEL = re.compile(r"^[^\s,][^,\n]{0,99}$")
 
@@ -256,6 +259,8 @@ def decode(data: bytes, *, path: str = "") -> Doc:
             if (
                 not isinstance(s, dict)
                 or not isinstance(s.get("c"), int)
+                or isinstance(s.get("c"), bool)
+                or s["c"] < 0
                 or not isinstance(s.get("a"), str)
                 or not isinstance(s.get("t"), str)
                 or "v" not in s
@@ -264,6 +269,56 @@ def decode(data: bytes, *, path: str = "") -> Doc:
     for cid, c in doc["comments"].items():
         if not isinstance(c, dict) or not isinstance(c.get("text"), str):
             raise ValueError(f"bead {doc['id']}: bad comment {cid}{where}")
+    return doc
+
+
+def _value_problem(section: str, key: str, value: Any) -> str:
+    """What is wrong with one stored register (KEY in SECTION holding VALUE), or ''."""
+    from git_gastown.beads import ids
+
+    if section in ("labels", "deps"):
+        if not isinstance(value, bool):
+            return f"is {canonical(value)}, not true or false"
+        if section == "labels":
+            return "" if LABEL.match(key) and key == key.strip() else \
+                "is not a label (one line, without commas)"
+        kind, sep, target = key.partition(":")
+        if not sep or kind not in DEP_TYPES or not ids.ID_RE.match(target):
+            return f"is not TYPE:ID with TYPE one of {', '.join(DEP_TYPES)}"
+        return ""
+    if key not in KNOWN_FIELDS:
+        return "" if FIELD_NAME.match(key) else "is not a valid field name"
+    if key == "deleted":
+        return "" if isinstance(value, bool) else f"is {canonical(value)}, not true or false"
+    if key == "priority":
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4
+        return "" if ok else f"is {canonical(value)}, not 0-4"
+    if key in ("type", "status"):
+        allowed = TYPES if key == "type" else STATUSES
+        return "" if value in allowed and isinstance(value, str) else \
+            f"is {canonical(value)}, not one of {', '.join(allowed)}"
+    if key == "title":
+        ok = isinstance(value, str) and value.strip() == value != "" and "\n" not in value
+        return "" if ok else f"is {canonical(value)}, not one line of text"
+    return "" if value is None or isinstance(value, str) else \
+        f"is {canonical(value)}, not text"
+
+
+def validate(doc: Doc, *, path: str = "") -> Doc:
+    """Check the values of a decoded bead as strictly as the commands that write them
+    (types, enums, label and dependency syntax, comment fields); raise ValueError naming
+    the first bad entry. Used on every document a remote brings, before it is merged."""
+    where = f" in {path}" if path else ""
+    for section in ("fields", "labels", "deps"):
+        for key, s in sorted(doc[section].items()):
+            problem = _value_problem(section, key, s["v"])
+            if problem:
+                name = json.dumps(key, ensure_ascii=False)[1:-1]
+                raise ValueError(f"bead {doc['id']}: {section}.{name} {problem}{where}")
+    for cid, c in sorted(doc["comments"].items()):
+        if not all(isinstance(c.get(k, ""), str) for k in ("author", "text", "created_at")):
+            raise ValueError(f"bead {doc['id']}: bad comment {cid} (author, text and "
+                             f"created_at must be text){where}")
     return doc
 
 

@@ -20,8 +20,10 @@ MARKS = {"ok": ("ok", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "re
 @json_option
 def cli(fix: bool, as_json: bool) -> None:
     """Check git's version, the hooks and the interpreter they call, that every bead
-    parses, that the query cache matches the ref, the remotes' refspecs, loose objects,
-    orphan worktrees and which agent CLIs are installed.
+    parses and holds valid values, that the query cache matches the ref, that no
+    dependency cycle (which a merge of two clones can make) keeps beads from being ready,
+    the remotes' refspecs, loose objects, orphan worktrees and which agent CLIs are
+    installed.
 
     Exit status 1 when a check fails (after --fix: when one still fails).
     """

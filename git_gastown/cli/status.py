@@ -32,6 +32,9 @@ def render(data: dict[str, Any]) -> list[str]:
         out.append(f"beads: {beads['total']}  ready {beads['ready']}  blocked "
                    f"{beads['blocked']}  in progress {st.get('in_progress', 0)}  hooked "
                    f"{st.get('hooked', 0)}  closed {st.get('closed', 0)}")
+        for cycle in beads.get("cycles") or []:
+            out.append(style(f"  dependency cycle: {' -> '.join(cycle)}", fg="yellow")
+                       + " (never ready; git gt-bead dep rm ID TYPE ID on one edge)")
     agents = data.get("agents") or []
     out.append("")
     out.append(style(f"agents ({len(agents)})", bold=True))
