@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Repo
-from test_refinery import BAD_GATE, mrs, run, setup_gates
+from test_refinery import BAD_GATE, mrs, on_main, run, setup_gates
 
 
 def make_hook(repo: Repo, name: str, beads: list[str], tmp_path: Path) -> Path:
@@ -194,3 +194,42 @@ def test_a_shell_polecat_lands_its_work_end_to_end(rig: Repo) -> None:
     assert m["state"] == "landed" and m["hook"] == "nux" and m["beads"] == [bead]
     state = json.loads(rig.git("show", "refs/gt/hooks/nux:state.json"))
     assert state["status"] == "done"
+
+
+def test_work_lands_on_the_refinery_target_not_the_users_branch(rig: Repo) -> None:
+    """The main checkout on another branch: spawn starts from, and done lands on, main."""
+    setup_gates(rig, "test -f out.txt")
+    rig.git("checkout", "-q", "-b", "myfeature")
+    rig.commit_file("mine.txt", "my own work\n")
+    feature_tip = rig.git("rev-parse", "myfeature")
+    bead = rig.create("make out", "--field", "run=echo hello > out.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "nux")
+    state = json.loads(rig.git("show", "refs/gt/hooks/nux:state.json"))
+    assert state["base"] == "main" and state["base_commit"] == rig.git("rev-parse", "main")
+    deadline = time.time() + 60
+    while time.time() < deadline and rig.show(bead)["status"] != "closed":
+        time.sleep(0.3)
+    closed = rig.show(bead)
+    assert closed["status"] == "closed" and "on main" in closed["close_reason"]
+    assert rig.git("show", "main:out.txt") == "hello"
+    assert rig.git("rev-parse", "myfeature") == feature_tip  # the user's branch untouched
+    assert mrs(rig)["gt/gt/nux"]["target"] == "main"
+
+
+def test_done_lands_on_the_target_even_from_a_hook_based_elsewhere(repo: Repo,
+                                                                   tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.git("branch", "dev")
+    path = make_hook(repo, "india", [], tmp_path)
+    state = json.loads(repo.git("show", "refs/gt/hooks/india:state.json"))
+    # A Hook started from a commit id (spawn --base <sha>): its base is no branch at all.
+    state["base"] = repo.git("rev-parse", "dev")
+    blob = repo.run("git", "hash-object", "-w", "--stdin", input=json.dumps(state)).out.strip()
+    tree = repo.run("git", "mktree", input=f"100644 blob {blob}\tstate.json\n").out.strip()
+    repo.git("update-ref", "refs/gt/hooks/india", repo.git("commit-tree", tree, "-m", "base"))
+    (path / "i.txt").write_text("i\n")
+    data = done(repo, path, "--no-run", "--json").json()
+    assert data["mr"]["target"] == "main"
+    run(repo)
+    assert on_main(repo, "i.txt")
+    assert repo.run("git", "cat-file", "-e", "dev:i.txt", check=False).code != 0

@@ -146,7 +146,9 @@ def _usage_text(u: dict[str, Any]) -> str:
               help="claude, codex, gemini, aider, copilot, command, shell, or one declared in "
               "[agents.NAME] (default: polecat.agent, else shell).")
 @click.option("--name", "-n", metavar="NAME", help="The polecat's name (default: a free one).")
-@click.option("--base", metavar="REF", help="Start the branch from REF (default: the target).")
+@click.option("--base", metavar="REF",
+              help="Start the branch from REF (default: the Refinery's target); the work "
+              "still lands on the target.")
 @click.option("--tmux", is_flag=True, help="Run inside a tmux session a person can attach to.")
 @click.option("--resume", "resume_name", metavar="NAME", is_flag=False, flag_value="",
               default=None, help="Resume polecat NAME on its Hook (with --convoy: no NAME).")

@@ -309,6 +309,16 @@ def _launch(rig: Rig, hook: Hook, preset: Preset, *, resume_session: bool, new_w
 # -- spawn --------------------------------------------------------------------------------
 
 
+def _landing_target(rig: Rig) -> str:
+    """The branch the Refinery lands on, so the work starts where it will land."""
+    from git_gastown.refinery import config as refinery_config
+
+    try:
+        return refinery_config.load(rig).target
+    except GtError:
+        return hk.target_branch(rig.repo, rig.setting("refinery.target"))
+
+
 def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     """Create a Hook (worktree, branch, state ref), hook its beads and start the agent."""
     repo = rig.repo
@@ -331,7 +341,7 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     beads = _check_beads(rig, bead_ids, req.name or "")
     if preset.format == "shell":
         _shell_plan(beads, ())
-    base = req.base or hk.target_branch(repo, rig.setting("refinery.target"))
+    base = req.base or _landing_target(rig)
     base_commit = repo.git("rev-parse", "-q", "--verify", f"{base}^{{commit}}",
                            check=False).stdout.decode().strip()
     if not base_commit:

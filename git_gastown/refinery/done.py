@@ -87,8 +87,9 @@ def finish(
     if not hook and not branch.startswith("gt/"):
         raise UsageError(f"{branch} is not a Hook's branch (gt/<prefix>/<name>)",
                          hint=f"to queue it anyway: git gt-refinery enqueue {branch}")
-    target = info.base if info and info.base else None
-    cfg = config_mod.load(rig, target)
+    # The Refinery's target, never the Hook's base: the base is only where the work
+    # started (a commit, or whatever branch the main checkout had out at spawn).
+    cfg = config_mod.load(rig)
     if branch == cfg.target:
         raise UsageError(f"{branch} is the target branch",
                          hint="git gt-done finishes a work branch, not the branch it lands on")
