@@ -302,24 +302,77 @@ def test_target_moved_during_the_gate_is_rebuilt_without_bisecting(repo: Repo,
     assert "someone else" in log and on_main(repo, "w.txt")
 
 
-def test_dirty_main_worktree_is_never_overwritten(repo: Repo) -> None:
+def test_dirty_main_worktree_keeps_an_unrelated_edit_and_follows_the_landing(
+        repo: Repo) -> None:
+    """Like git merge --ff-only: the user's edit to another file is carried forward."""
+    setup_gates(repo, "true")
+    branch(repo, "feat1", "one\n")
+    enqueue(repo, "feat1")
+    (repo.path / "README.md").write_text("my local edit\n")
+    assert run(repo)["landed"] == 1
+    assert (repo.path / "README.md").read_text() == "my local edit\n"
+    assert (repo.path / "feat1.txt").read_text() == "one\n"
+    assert repo.git("status", "--porcelain") == "M README.md"
+    # an ordinary commit -a keeps the landed work (the index followed the branch)
+    repo.git("commit", "-qam", "readme edit")
+    assert on_main(repo, "feat1.txt")
+    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
+    branch(repo, "feat2", "two\n")
+    enqueue(repo, "feat2")
+    assert run(repo)["landed"] == 1
+    assert repo.git("status", "--porcelain") == ""
+    assert (repo.path / "feat2.txt").read_text() == "two\n"
+
+
+def test_dirty_main_worktree_holds_a_landing_that_would_overwrite_it(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    branch(repo, "w", "new\n", path="README.md")
+    branch(repo, "other", "o\n")
+    enqueue(repo, "w")
+    enqueue(repo, "other")
+    old_main = repo.git("rev-parse", "main")
+    (repo.path / "README.md").write_text("my local edit\n")
+    report = run(repo)
+    assert report["landed"] == 1 and report["runs"] == 1  # other lands; w is held, untested
+    assert [m for m, v in mrs(repo).items() if v["state"] == "landed"] == ["other"]
+    assert repo.git("rev-parse", "main~1") == old_main  # main moved by other alone
+    w = mrs(repo)["w"]
+    assert w["state"] == "queued" and "README.md" in w["reason"] and "held" in w["reason"]
+    assert report["held"] == [w["id"]] and "held" in report["stopped"]
+    assert (repo.path / "README.md").read_text() == "my local edit\n"
+    assert (repo.path / "other.txt").exists()
+    assert repo.git("status", "--porcelain") == "M README.md"
+    status = repo.gt("refinery", "status", "--json").json()
+    waiting = status["worktrees_waiting"]
+    assert len(waiting) == 1 and waiting[0]["paths"] == ["README.md"]
+    assert waiting[0]["mrs"] == [w["id"]] and "commit or stash" in waiting[0]["reason"]
+    text = repo.gt("refinery", "status").out
+    assert "README.md" in text and "holds" in text
+    # a second run holds it again without running a gate
+    assert run(repo)["runs"] == 0 and mrs(repo)["w"]["state"] == "queued"
+    # the user stashes: the next run lands it and forgets the hold
+    repo.git("stash", "-q")
+    assert run(repo)["landed"] == 1
+    assert (repo.path / "README.md").read_text() == "new\n"
+    assert repo.git("status", "--porcelain") == ""
+    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
+
+
+def test_a_commit_in_the_holding_checkout_lands_the_held_work(repo: Repo) -> None:
     setup_gates(repo, "true")
     branch(repo, "w", "new\n", path="README.md")
     enqueue(repo, "w")
     (repo.path / "README.md").write_text("my local edit\n")
     run(repo)
-    assert (repo.path / "README.md").read_text() == "my local edit\n"
-    assert repo.git("show", "main:README.md") == "new"
-    status = repo.gt("refinery", "status", "--json").json()
-    assert status["worktrees_waiting"] and "uncommitted" in status["worktrees_waiting"][0][
-        "reason"]
-    assert "not updated" in repo.gt("refinery", "status").out
-    # once clean again, the next run catches the files up
-    (repo.path / "README.md").write_text("hello\n")
-    run(repo)
-    assert (repo.path / "README.md").read_text() == "new\n"
-    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
+    assert mrs(repo)["w"]["state"] == "queued"
+    repo.git("commit", "-qam", "my edit")  # post-commit starts a run; w now conflicts
+    deadline = time.time() + 20
+    while time.time() < deadline and mrs(repo)["w"]["state"] == "queued":
+        time.sleep(0.2)
+    assert mrs(repo)["w"]["state"] == "conflict"
+    assert repo.git("show", "main:README.md") == "my local edit"
     assert repo.git("status", "--porcelain") == ""
+    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
 
 
 def test_kill_9_mid_run_then_a_new_run_finishes(repo: Repo, tmp_path: Path) -> None:

@@ -311,7 +311,8 @@ def status(as_json: bool) -> None:
         b = last[0]
         click.echo(f"last batch {b['id']} ({b['finished_at'] or 'running'}): {b['summary']}")
     for w in waiting:
-        click.echo(f"worktree {w['path']} not updated: {w.get('reason', '')}")
+        click.echo(f"worktree {w['path']} holds {', '.join(w.get('mrs', [])) or 'a landing'}"
+                   f": {w.get('reason', '')}")
 
 
 @cli.command()
@@ -446,9 +447,10 @@ def radar(notify: bool, as_json: bool) -> None:
     """Live branches (Hooks' gt/* and queued MRs) whose changes would conflict.
 
     Each pair is checked with git merge-tree (no worktree), and each branch against the
-    target, before anyone is done. In a rig the Witness watches, commits start
-    `radar --notify` in the background at most once a minute, so both polecats of a new
-    overlap get a message.
+    target, before anyone is done. Commits in the rig (polecats' included) start
+    `radar --notify` in the background at most once a minute, and each Deacon patrol
+    scans too, so both polecats of a new overlap get a message. Landed Hooks and branches
+    already in the target are not live.
     """
     from git_gastown.refinery import radar as radar_mod
 
@@ -516,9 +518,13 @@ See which live branches will conflict before they are done:
         "a FIX_NEEDED message and its polecat is resumed (after fixLimit rejections, an "
         "escalation instead). A landed MR's beads are closed naming the landed commit, convoys "
         "are checked, the Hook is released, and its branch is deleted once reachable from the "
-        "target (unless it is checked out in a worktree). A clean worktree that has the target "
-        "checked out follows each landing; a dirty one is never overwritten and is caught up "
-        "by a later run once clean (status says why it waits).")),
+        "target (unless it is checked out in a worktree).\n\n"
+        "A worktree that has the target checked out follows each landing the way git merge "
+        "--ff-only would (a two-tree git read-tree -m -u, before the ref moves): uncommitted "
+        "edits to other files are kept. When the landing would overwrite one, the target does "
+        "not move: the MRs that touch those paths wait in the queue (before any gate runs), "
+        "the others land, and status names the paths. The next run after a commit or stash "
+        "there lands them; a commit in that checkout starts one.")),
     ("GATE ENVIRONMENT", (
         "Each gate is run by /bin/sh in the refinery worktree, detached at the candidate, in "
         "its own process group, with stdin from /dev/null and the repository variables "
@@ -536,7 +542,8 @@ See which live branches will conflict before they are done:
         "Under the repository's common git directory: gt/refinery-worktree (where gates run), "
         "gt/logs/refinery.log (background runs), gt/logs/gates/ (full gate output), "
         "gt/locks/refinery.lock (one run at a time), gt/refinery/paused, and "
-        "gt/refinery/worktrees.json (checkouts of the target that were dirty at landing).")),
+        "gt/refinery/worktrees.json (checkouts of the target that hold a landing, and why), "
+        "gt/refinery/radar-next (when the next radar scan from a commit is due).")),
 )
 
 
