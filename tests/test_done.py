@@ -7,6 +7,7 @@ gt-hook marker in its git dir, and state.json in refs/gt/hooks/<name>.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,53 @@ def test_done_lands_on_the_target_even_from_a_hook_based_elsewhere(repo: Repo,
     run(repo)
     assert on_main(repo, "i.txt")
     assert repo.run("git", "cat-file", "-e", "dev:i.txt", check=False).code != 0
+
+
+def conflict_mail(repo: Repo) -> list[dict[str, Any]]:
+    return [b for b in repo.bead("list", "--type", "message", "--json").json()
+            if b["title"].startswith("Conflict ahead")]
+
+
+def test_radar_runs_from_commits_in_hook_worktrees(repo: Repo, tmp_path: Path) -> None:
+    """Polecats commit in their own worktrees, never in the main checkout."""
+    setup_gates(repo, "true")
+    repo.commit_file("app.py", "line\n")
+    paths = {n: make_hook(repo, n, [], tmp_path) for n in ("juliet", "kilo")}
+    for name, path in paths.items():
+        (path / "app.py").write_text(f"{name}\n")
+        in_hook(repo, path, "git", "commit", "-qam", f"{name} edits app.py")
+    # the first commit scanned (nothing to see yet) and set the next scan a minute ahead:
+    # move it into the past, as a minute passing would, and commit again
+    stamp = repo.path / ".git" / "gt" / "refinery" / "radar-next"
+    assert stamp.stat().st_mtime > time.time() + 30
+    os.utime(stamp, (time.time() - 5, time.time() - 5))
+    (paths["kilo"] / "more.txt").write_text("more\n")
+    in_hook(repo, paths["kilo"], "git", "add", "more.txt")
+    in_hook(repo, paths["kilo"], "git", "commit", "-qm", "more")
+    deadline = time.time() + 20
+    while time.time() < deadline and len(conflict_mail(repo)) < 2:
+        time.sleep(0.2)
+    assert sorted(m["assignee"] for m in conflict_mail(repo)) == ["juliet", "kilo"]
+
+
+def test_radar_ignores_landed_hooks_and_the_deacon_patrol_runs_it(repo: Repo,
+                                                                  tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("app.py", "line\n")
+    lima = make_hook(repo, "lima", [], tmp_path)
+    mike = make_hook(repo, "mike", [], tmp_path)
+    (lima / "app.py").write_text("lima\n")
+    (mike / "app.py").write_text("mike\n")
+    in_hook(repo, mike, "git", "commit", "-qam", "mike")
+    done(repo, lima, "--no-run")
+    run(repo)  # lima lands; its branch stays while its worktree does
+    repo.commit_file("later.txt", "the target moves on\n")
+    assert repo.git("rev-parse", "gt/gt/lima")
+    out = repo.gt("refinery", "radar", "--json").json()
+    assert out["branches"] == ["gt/gt/mike"]
+    assert [(o["a"]["branch"], o["with_target"]) for o in out["overlaps"]] == [
+        ("gt/gt/mike", True)]
+    report = repo.gt("deacon", "patrol", "--json").json()[0]
+    assert report["errors"] == [] and len(report["radar"]) == 1
+    assert [m["assignee"] for m in conflict_mail(repo)] == ["mike"]
+    assert repo.gt("deacon", "patrol", "--json").json()[0]["radar"] == []  # not new
