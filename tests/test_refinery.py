@@ -254,6 +254,24 @@ def test_a_single_failing_twice_is_rejected(repo: Repo) -> None:
     assert culprit["how"] == "repeated" and culprit["observations"] == 2
 
 
+def test_the_rejected_commit_resubmitted_unchanged_runs_no_gate(repo: Repo) -> None:
+    setup_gates(repo, BAD_GATE)
+    branch(repo, "solo", "BAD\n")
+    mr = enqueue(repo, "solo")["mr"]
+    run(repo)
+    r = repo.gt("refinery", "enqueue", "solo", "--no-run", check=False)
+    assert r.code == 4 and "already rejected" in r.err
+    assert f"git gt-refinery retry {mr['id']}" in r.err
+    assert mrs(repo)["solo"]["state"] == "rejected"
+    assert run(repo)["runs"] == 0
+    # a new commit on the branch is queued again, on the same MR
+    repo.git("checkout", "-q", "solo")
+    repo.commit_file("solo.txt", "fixed\n")
+    repo.git("checkout", "-q", "main")
+    assert enqueue(repo, "solo")["enqueued"] == "updated"
+    assert run(repo)["landed"] == 1
+
+
 def test_gates_come_from_the_target_not_the_candidate(repo: Repo, tmp_path: Path) -> None:
     marker = tmp_path / "evil-ran"
     setup_gates(repo, BAD_GATE)
