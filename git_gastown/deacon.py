@@ -196,8 +196,8 @@ def radar_notify(rig: Rig) -> list[str]:
     except ImportError:
         return []
     cfg = config.load(rig)
-    _branches, overlaps = radar.scan(rig, cfg)
-    return list(radar.notify_new(rig, cfg, overlaps))
+    _branches, _overlaps, sent = radar.scan_and_notify(rig, cfg)
+    return list(sent)
 
 
 # -- cron -----------------------------------------------------------------------------------------

@@ -284,3 +284,50 @@ def test_radar_ignores_landed_hooks_and_the_deacon_patrol_runs_it(repo: Repo,
     assert report["errors"] == [] and len(report["radar"]) == 1
     assert [m["assignee"] for m in conflict_mail(repo)] == ["mike"]
     assert repo.gt("deacon", "patrol", "--json").json()[0]["radar"] == []  # not new
+
+
+def test_done_refuses_unresolved_conflicts(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("f1.txt", "base\n")
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit_file("f1.txt", "side\n")
+    repo.git("checkout", "-q", "main")
+    path = make_hook(repo, "november", [], tmp_path)
+    (path / "f1.txt").write_text("mine\n")
+    in_hook(repo, path, "git", "commit", "-qam", "mine")
+    assert in_hook(repo, path, "git", "merge", "-q", "side", check=False).code != 0
+    head = in_hook(repo, path, "git", "rev-parse", "HEAD").out.strip()
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "unresolved merge conflicts in f1.txt" in r.err
+    assert len(r.err.strip().splitlines()) <= 2  # the error and its hint
+    assert in_hook(repo, path, "git", "rev-parse", "HEAD").out.strip() == head
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+    # git add marks it resolved, markers and all: still refused
+    in_hook(repo, path, "git", "add", "f1.txt")
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "merge is under way" in r.err
+    # committed with the markers in it: refused too
+    in_hook(repo, path, "git", "commit", "-q", "--no-edit")
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "conflict markers left in f1.txt" in r.err
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+    (path / "f1.txt").write_text("resolved\n")
+    data = done(repo, path, "--no-run", "--json").json()
+    assert data["enqueued"] == "queued"
+
+
+def test_done_adds_leftovers_by_literal_path(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("[id].txt", "page\n")
+    repo.commit_file("i.txt", "matched by the glob [id].txt\n")
+    repo.commit_file("*", "star\n")
+    repo.commit_file("f2.txt", "two\n")
+    path = make_hook(repo, "oscar", [], tmp_path)
+    (path / "[id].txt").write_text("page edited\n")
+    (path / "*").write_text("star edited\n")
+    (path / "i.txt").unlink()  # deletions not staged: must not be committed
+    (path / "f2.txt").unlink()
+    data = done(repo, path, "--no-run", "--json").json()
+    assert data["committed"]
+    changed = in_hook(repo, path, "git", "diff", "--name-status", "HEAD~1", "HEAD").out
+    assert sorted(changed.strip().split("\n")) == ["M\t*", "M\t[id].txt"]

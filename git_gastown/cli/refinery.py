@@ -456,8 +456,10 @@ def radar(notify: bool, as_json: bool) -> None:
 
     c = ctx()
     cfg = _config()
-    branches, overlaps = radar_mod.scan(c.rig, cfg)
-    sent = radar_mod.notify_new(c.rig, cfg, overlaps) if notify else []
+    if notify:
+        branches, overlaps, sent = radar_mod.scan_and_notify(c.rig, cfg)
+    else:
+        (branches, overlaps), sent = radar_mod.scan(c.rig, cfg), []
     if as_json:
         emit_json({"target": cfg.target, "branches": [b.branch for b in branches],
                    "overlaps": [_radar_json(o, cfg.target) for o in overlaps],

@@ -94,6 +94,14 @@ def scan(rig: Rig, cfg: Config) -> tuple[list[Live], list[Overlap]]:
     return branches, overlaps
 
 
+def scan_and_notify(rig: Rig, cfg: Config) -> tuple[list[Live], list[Overlap], list[str]]:
+    """scan() then notify_new(), one radar at a time: two scans started by commits close
+    together must not both mail the same new overlap."""
+    with refs.locked(rig.repo, "radar"):
+        branches, overlaps = scan(rig, cfg)
+        return branches, overlaps, notify_new(rig, cfg, overlaps)
+
+
 def notify_new(rig: Rig, cfg: Config, overlaps: list[Overlap]) -> list[str]:
     """Mail both owners of each overlap not seen before; returns the message ids."""
     path = rig.repo.runtime_path("refinery", "radar.json")
