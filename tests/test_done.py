@@ -266,6 +266,10 @@ def test_radar_runs_from_commits_in_hook_worktrees(repo: Repo, tmp_path: Path) -
 def test_radar_ignores_landed_hooks_and_the_deacon_patrol_runs_it(repo: Repo,
                                                                   tmp_path: Path) -> None:
     setup_gates(repo, "true")
+    stamp = repo.path / ".git" / "gt" / "refinery" / "radar-next"
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+    os.utime(stamp, (time.time() + 3600, time.time() + 3600))  # no scan from commits here
     repo.commit_file("app.py", "line\n")
     lima = make_hook(repo, "lima", [], tmp_path)
     mike = make_hook(repo, "mike", [], tmp_path)
