@@ -550,6 +550,25 @@ def test_hand_merge_is_recorded_as_landed(repo: Repo) -> None:
     assert repo.show(work)["status"] == "closed"
 
 
+def test_push_mode_without_a_remote_says_so_and_requeues(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    repo.git("config", "gt.refinery.push", "true")
+    branch(repo, "pm", "pm\n")
+    enqueue(repo, "pm")
+    r = repo.gt("refinery", "run", "--foreground", check=False)
+    assert r.code != 0
+    assert "cannot fetch main from remote 'origin'" in r.err
+    assert "git remote -v" in r.err and "gt.refinery.push false" in r.err
+    m = mrs(repo)["pm"]
+    assert m["state"] == "queued" and "origin" in m["reason"]  # not left "testing"
+    b = last_batch(repo)
+    assert b["verdict"] == "aborted" and "origin" in b["error"]
+    status = repo.gt("refinery", "status").out
+    assert "1 queued" in status and "0 testing" in status and "cannot fetch" in status
+    repo.git("config", "gt.refinery.push", "false")
+    assert run(repo)["landed"] == 1
+
+
 def test_push_mode_pushes_and_rebuilds_on_non_fast_forward(repo: Repo, tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     repo.run("git", "init", "-q", "--bare", str(remote))

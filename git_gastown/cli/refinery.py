@@ -310,6 +310,8 @@ def status(as_json: bool) -> None:
     if last:
         b = last[0]
         click.echo(f"last batch {b['id']} ({b['finished_at'] or 'running'}): {b['summary']}")
+        if b.get("verdict") == "aborted" and not b.get("error"):
+            click.echo("  (the run stopped mid-batch; its log: gt/logs/refinery.log)")
     for w in waiting:
         click.echo(f"worktree {w['path']} holds {', '.join(w.get('mrs', [])) or 'a landing'}"
                    f": {w.get('reason', '')}")

@@ -453,8 +453,18 @@ class Refinery:
         if not self.cfg.push:
             return local
         remote_ref = f"refs/remotes/{self.cfg.remote}/{self.cfg.target}"
-        self.repo.git("fetch", "--quiet", self.cfg.remote,
-                      f"+refs/heads/{self.cfg.target}:{remote_ref}", env={"GT_HOOKS": "0"})
+        proc = self.repo.git("fetch", "--quiet", self.cfg.remote,
+                             f"+refs/heads/{self.cfg.target}:{remote_ref}", check=False,
+                             env={"GT_HOOKS": "0"})
+        if proc.returncode != 0:
+            err = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines()
+                   if ln.strip()]
+            first = next((ln for ln in err if ln.startswith(("fatal:", "error:"))),
+                         err[0] if err else f"exit {proc.returncode}")
+            raise GtError(f"push mode: cannot fetch {self.cfg.target} from remote "
+                          f"{self.cfg.remote!r}: {first}",
+                          hint="check git remote -v (or gt.refinery.remote), or turn push "
+                          "mode off: git config gt.refinery.push false")
         theirs = refs.read_ref(self.repo, remote_ref)
         if theirs is None or theirs == local:
             return local
