@@ -569,6 +569,23 @@ def test_push_mode_without_a_remote_says_so_and_requeues(repo: Repo) -> None:
     assert run(repo)["landed"] == 1
 
 
+def test_a_pull_into_the_target_reverifies_the_queue_on_the_new_tip(repo: Repo) -> None:
+    setup_gates(repo, "test -f up.txt")  # only the new tip passes the gate
+    branch(repo, "q1", "q1\n")
+    enqueue(repo, "q1")
+    branch(repo, "up", "pulled\n")
+    up = repo.git("rev-parse", "up")
+    repo.git("merge", "-q", "--ff-only", "up")  # what a pull does; post-merge kicks a run
+    deadline = time.time() + 20
+    while time.time() < deadline and mrs(repo)["q1"]["state"] != "landed":
+        time.sleep(0.2)
+    assert mrs(repo)["q1"]["state"] == "landed"
+    b = last_batch(repo)
+    assert b["runs"][0]["base"] == up and b["verdict"] == "landed"
+    assert on_main(repo, "up.txt") and on_main(repo, "q1.txt")
+    assert repo.git("status", "--porcelain") == ""
+
+
 def test_push_mode_pushes_and_rebuilds_on_non_fast_forward(repo: Repo, tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     repo.run("git", "init", "-q", "--bare", str(remote))
