@@ -132,6 +132,9 @@ def test_done_outside_a_hook_points_to_enqueue(repo: Repo) -> None:
     repo.git("checkout", "-q", "-b", "feature")
     r = repo.run("git-gt-done", check=False)
     assert r.code == 2 and "git gt-refinery enqueue feature" in r.err
+    repo.git("checkout", "-q", "main")
+    r = repo.run("git-gt-done", check=False)
+    assert r.code == 2 and "main is the target branch" in r.err and "enqueue" not in r.err
 
 
 def test_rejected_hook_work_mails_the_polecat_then_escalates(repo: Repo, tmp_path: Path) -> None:

@@ -715,6 +715,13 @@ def test_autostart_off_queues_without_running(repo: Repo) -> None:
     assert mrs(repo)["w"]["state"] == "queued"
     st = repo.gt("refinery", "status", "--json").json()
     assert st["autostart"] is False and st["running"] is False
+    # the Deacon says why nothing runs, rather than "running"
+    assert repo.gt("deacon", "patrol", "--json").json()[0]["refinery"] == "autostart off"
+    repo.gt("refinery", "pause", "--reason", "release freeze")
+    assert repo.gt("deacon", "patrol", "--json").json()[0]["refinery"] == \
+        "paused (release freeze)"
+    repo.gt("refinery", "resume", "--no-run")
+    assert mrs(repo)["w"]["state"] == "queued"
     started = repo.gt("refinery", "run", "--json").json()  # an explicit run still starts
     assert started["started"] is True
     deadline = time.time() + 30

@@ -142,17 +142,17 @@ def finish(
     branch = repo.head_branch()
     if branch is None:
         raise UsageError("HEAD is detached", hint="check out the Hook's branch first")
-    hook = hooks.hook_of_worktree(repo) or hooks.hook_for_branch(repo, branch) or ""
-    info = hooks.load(repo, hook) if hook else None
-    if not hook and not branch.startswith("gt/"):
-        raise UsageError(f"{branch} is not a Hook's branch (gt/<prefix>/<name>)",
-                         hint=f"to queue it anyway: git gt-refinery enqueue {branch}")
     # The Refinery's target, never the Hook's base: the base is only where the work
     # started (a commit, or whatever branch the main checkout had out at spawn).
     cfg = config_mod.load(rig)
     if branch == cfg.target:
         raise UsageError(f"{branch} is the target branch",
                          hint="git gt-done finishes a work branch, not the branch it lands on")
+    hook = hooks.hook_of_worktree(repo) or hooks.hook_for_branch(repo, branch) or ""
+    info = hooks.load(repo, hook) if hook else None
+    if not hook and not branch.startswith("gt/"):
+        raise UsageError(f"{branch} is not a Hook's branch (gt/<prefix>/<name>)",
+                         hint=f"to queue it anyway: git gt-refinery enqueue {branch}")
     result = DoneResult(status=status, branch=branch, hook=hook, commit="")
     author = hook or actor
     if status == "completed":
