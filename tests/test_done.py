@@ -338,3 +338,22 @@ def test_done_adds_leftovers_by_literal_path(repo: Repo, tmp_path: Path) -> None
     assert data["committed"]
     changed = in_hook(repo, path, "git", "diff", "--name-status", "HEAD~1", "HEAD").out
     assert sorted(changed.strip().split("\n")) == ["M\t*", "M\t[id].txt"]
+
+
+def test_a_fixed_mr_closes_its_fix_needed_mail(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, BAD_GATE)
+    work = repo.create("risky")
+    path = make_hook(repo, "papa", [work], tmp_path)
+    (path / "bad.txt").write_text("BAD\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    bead = repo.show(work)
+    assert bead["status"] != "closed" and bead["fields"]["done"] == "rejected"
+    mail = [b for b in repo.bead("list", "--type", "message", "--json").json()
+            if b["title"].startswith("FIX_NEEDED")]
+    assert len(mail) == 1 and mail[0]["status"] == "open"
+    (path / "bad.txt").write_text("fine\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    assert repo.show(work)["status"] == "closed"
+    assert repo.show(mail[0]["id"])["status"] == "closed"

@@ -64,6 +64,12 @@ class Books:
             if bead.get("fields", {}).get("mr") in ids and bead["id"] not in work:
                 work[bead["id"]] = {"status": "closed",
                                     "close_reason": f"resolved: {reason}"}
+        # The FIX_NEEDED messages about these MRs (or their conflict beads) are done with.
+        about = ids | set(work)
+        for msg in cache.query(types=["message"], status=("open",)):
+            if msg.get("fields", {}).get("about") in about and \
+                    str(msg.get("title", "")).startswith("FIX_NEEDED") and msg["id"] not in work:
+                work[msg["id"]] = {"status": "closed", "close_reason": f"resolved: {reason}"}
         mrs = self.queue.set_many(mrs, ACTOR, extra=work, state="landed",
                                   landed_commit=landed_commit, reason=reason)
         if work:
@@ -137,6 +143,8 @@ class Books:
                 continue
             if bead.get("status") == "closed":
                 self.beads.reopen(bead_id, ACTOR)
+            if bead.get("fields", {}).get("done") == "completed":
+                self.beads.update(bead_id, ACTOR, {"done": "rejected"}, op="reject")
             self.beads.comment(bead_id, ACTOR, comment)
         subject = f"FIX_NEEDED: {mr.branch} failed the gates"
         body = (f"The Refinery rejected merge request {mr.id} ({mr.branch} at {mr.commit[:12]}) "
