@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from git_gastown.git import Repo, scrubbed_env
 from git_gastown.refinery import config as config_mod
@@ -30,7 +31,8 @@ def post_commit(repo: Repo, args: Sequence[str]) -> None:
         return
     radar_kick(repo)
     if hooks.hook_of_worktree(repo) is None:
-        if str(repo.worktree) in read_sync_state(repo):
+        here = repo.worktree.resolve()
+        if any(Path(k).resolve() == here for k in read_sync_state(repo)):
             runner.kick(repo)
         return
     if not has_done_trailer(repo):
