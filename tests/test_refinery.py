@@ -331,6 +331,7 @@ def test_dirty_main_worktree_keeps_an_unrelated_edit_and_follows_the_landing(
     assert (repo.path / "README.md").read_text() == "my local edit\n"
     assert (repo.path / "feat1.txt").read_text() == "one\n"
     assert repo.git("status", "--porcelain") == "M README.md"
+    assert not (repo.path / ".git" / "gt" / "refinery" / "checkouts-moving.json").exists()
     # an ordinary commit -a keeps the landed work (the index followed the branch)
     repo.git("commit", "-qam", "readme edit")
     assert on_main(repo, "feat1.txt")
@@ -416,6 +417,24 @@ def test_kill_9_mid_run_then_a_new_run_finishes(repo: Repo, tmp_path: Path) -> N
     report = run(repo)
     assert report["landed"] == 3
     assert {m["state"] for m in mrs(repo).values()} == {"landed"}
+
+
+def test_a_run_killed_between_moving_the_checkout_and_the_ref_is_put_back(
+        repo: Repo) -> None:
+    """The window kill -9 could hit: the checkout carried forward, the ref not moved yet."""
+    setup_gates(repo, "true")
+    branch(repo, "w", "w\n")
+    old, new = repo.git("rev-parse", "main"), repo.git("rev-parse", "w")
+    repo.git("read-tree", "-m", "-u", old, new)  # what advance_checkouts did, then the kill
+    journal = {"target": "main", "from": old, "to": new, "paths": [str(repo.path)]}
+    (repo.path / ".git" / "gt" / "refinery").mkdir(parents=True, exist_ok=True)
+    (repo.path / ".git" / "gt" / "refinery" / "checkouts-moving.json").write_text(
+        json.dumps(journal))
+    assert repo.git("status", "--porcelain") == "A  w.txt"
+    run(repo)
+    assert repo.git("status", "--porcelain") == ""
+    assert not (repo.path / "w.txt").exists()
+    assert not (repo.path / ".git" / "gt" / "refinery" / "checkouts-moving.json").exists()
 
 
 def test_a_second_run_exits_at_once(repo: Repo, tmp_path: Path) -> None:

@@ -549,6 +549,8 @@ See which live branches will conflict before they are done:
         "gt/logs/refinery.log (background runs), gt/logs/gates/ (full gate output), "
         "gt/locks/refinery.lock (one run at a time), gt/refinery/paused, and "
         "gt/refinery/worktrees.json (checkouts of the target that hold a landing, and why), "
+        "gt/refinery/checkouts-moving.json (checkouts carried forward while the ref has not "
+        "moved yet: a run killed then has them put back by the next), "
         "gt/refinery/radar-next (when the next radar scan from a commit is due).")),
 )
 

@@ -356,7 +356,13 @@ def advance_checkouts(rig: Rig, target: str, old: str,
     """
     moved: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
-    for path in target_checkouts(rig, target):
+    paths = target_checkouts(rig, target)
+    if paths:
+        # A journal until the ref has moved (settle_checkouts): a run killed in between
+        # leaves it, and the next run puts these checkouts back (recover_checkouts).
+        _write_json(_journal_path(rig), {"target": target, "from": old, "to": new,
+                                         "paths": [str(p) for p in paths]})
+    for path in paths:
         ok, err = _read_tree(rig, path, old, new, dry=False)
         if ok:
             moved.append({"path": str(path), "from": old, "to": new, "status": "updated",
@@ -374,3 +380,40 @@ def rollback_checkouts(rig: Rig, moved: list[dict[str, Any]]) -> None:
     """Put checkouts advanced by advance_checkouts back (the ref did not move after all)."""
     for entry in moved:
         _read_tree(rig, Path(entry["path"]), entry["to"], entry["from"], dry=False)
+    settle_checkouts(rig)
+
+
+def settle_checkouts(rig: Rig) -> None:
+    """The ref moved (or the checkouts went back): the journal is done with."""
+    _journal_path(rig).unlink(missing_ok=True)
+
+
+def recover_checkouts(rig: Rig) -> list[str]:
+    """After a run killed between carrying the checkouts forward and moving the ref: put
+    back the checkouts whose ref did not move. Returns the paths put back."""
+    try:
+        j = json.loads(_journal_path(rig).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    tip = refs.read_ref(rig.repo, f"refs/heads/{j.get('target', '')}")
+    back: list[str] = []
+    if tip is not None and tip != j.get("to"):
+        ref = f"refs/heads/{j['target']}"
+        heads = dict((str(p), h) for p, h in worktrees(rig))
+        for path in j.get("paths", []):
+            if heads.get(path) == ref and Path(path).exists():
+                ok, _err = _read_tree(rig, Path(path), j["to"], tip, dry=False)
+                if ok:
+                    back.append(path)
+    settle_checkouts(rig)
+    return back
+
+
+def _journal_path(rig: Rig) -> Path:
+    return rig.repo.runtime_path("refinery", "checkouts-moving.json")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)

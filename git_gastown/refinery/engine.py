@@ -131,6 +131,9 @@ class Refinery:
 
     def recover(self) -> None:
         """Finish the books of a run that was killed: landed MRs closed, the rest requeued."""
+        for path in books_mod.recover_checkouts(self.rig):
+            self.log(f"recovered {path}: put back where its branch is (a run was killed "
+                     "while landing)")
         tip = refs.read_ref(self.repo, self.cfg.target_ref)
         for mr, what in self.queue.reconcile("refinery", tip):
             if what == "landed":
@@ -406,6 +409,7 @@ class Refinery:
         except BaseException:
             books_mod.rollback_checkouts(self.rig, moved)
             raise
+        books_mod.settle_checkouts(self.rig)
         self.log(f"  landed {', '.join(landed_ids)} as {cand.commit[:12]}")
         self.rec["worktrees"].extend(moved)
         self.books.landed_many(members, cand.commit, self.notes)
@@ -483,6 +487,7 @@ class Refinery:
         except BaseException:
             books_mod.rollback_checkouts(self.rig, moved)
             raise
+        books_mod.settle_checkouts(self.rig)
         self.rec["worktrees"].extend(moved)
         self.event("fetched", members=[], commit=theirs,
                    detail=f"{self.cfg.remote} moved; building on its tip")
