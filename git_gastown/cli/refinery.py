@@ -184,7 +184,8 @@ def _mr_line(m: Any) -> str:
     color = {"queued": "yellow", "testing": "cyan", "landed": "green", "rejected": "red",
              "conflict": "red"}.get(m.state)
     flags = " hotfix" if m.hotfix else ""
-    extra = f"  {m.reason}" if m.reason and m.state in ("rejected", "conflict", "landed") else ""
+    shown = ("queued", "rejected", "conflict", "landed")  # queued: why it waits, if held
+    extra = f"  {m.reason}" if m.reason and m.state in shown else ""
     return (f"{style(m.id, bold=True)}  P{m.priority}{flags}  {style(m.state, fg=color)}  "
             f"{m.branch} @ {m.commit[:10]}{extra}")
 

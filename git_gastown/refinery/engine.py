@@ -110,7 +110,7 @@ class Refinery:
                 break
         if self.held:
             report.held = sorted(self.held)
-            report.stopped = report.stopped or f"held: {next(iter(self.held.values()))}"
+            report.stopped = report.stopped or next(iter(self.held.values()))
         # A checkout that held nothing in this run holds nothing now (the user committed).
         books_mod.clear_held(self.rig, keep=self.holding)
         self.update_watch()
