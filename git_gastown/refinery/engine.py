@@ -112,7 +112,12 @@ class Refinery:
             report.held = sorted(self.held)
             report.stopped = report.stopped or next(iter(self.held.values()))
         # A checkout that held nothing in this run holds nothing now (the user committed).
-        books_mod.clear_held(self.rig, keep=self.holding)
+        # ... except checkouts of another target, which that target's drain judges.
+        heads = {str(p): h for p, h in books_mod.worktrees(self.rig) if p.exists()}
+        waiting = {f"refs/heads/{m.target}" for m in self.queue.all()
+                   if m.state == "queued" and m.target != self.cfg.target}
+        others = {k for k in books_mod.read_sync_state(self.rig) if heads.get(k) in waiting}
+        books_mod.clear_held(self.rig, keep=self.holding | others)
         self.update_watch()
         return report
 
