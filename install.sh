@@ -41,8 +41,13 @@ remove_installed() {
 
 if [ "$uninstall" = 1 ]; then
     remove_installed
-    rm -rf "$venv"
-    rmdir "$prefix/share/git-gastown" 2>/dev/null || true
+    rm -rf "$prefix/share/git-gastown"
+    # The directories an install made, each removed only if nothing else is in it.
+    for d in "$mandir/man1" "$mandir/man7" "$mandir" \
+             "$prefix/share/bash-completion/completions" "$prefix/share/bash-completion" \
+             "$prefix/share" "$bindir"; do
+        rmdir "$d" 2>/dev/null || true
+    done
     echo "git-gastown removed from $prefix (repositories keep their refs/gt/* data;"
     echo "run 'git gt-init --uninstall' in a repository first to restore its hooks)"
     exit 0
