@@ -190,9 +190,23 @@ def test_conflict_is_taken_out_before_any_gate(repo: Repo, tmp_path: Path) -> No
     run(repo)
     assert mrs(repo)["a"]["state"] == "landed"
     assert repo.show(bugs[0]["id"])["status"] == "closed"  # the conflict bead is resolved
+    mail = [b for b in repo.bead("list", "--type", "message", "--all", "--json").json()
+             if "conflicts with main" in b["title"]]
+    assert len(mail) == 1 and mail[0]["status"] == "closed"  # and its FIX_NEEDED mail
     batches = repo.gt("refinery", "log", "--mr", m["id"], "--json").json()
     assert len(batches) == 2 and all(m["id"] in [x["id"] for x in b["members"]]
                                      for b in batches)
+
+
+def test_a_batch_of_only_conflicts_has_the_verdict_conflict(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("shared.txt", "base\n")
+    branch(repo, "a", "from a\n", path="shared.txt")
+    enqueue(repo, "a")
+    repo.commit_file("shared.txt", "main changed it\n")
+    run(repo)
+    b = last_batch(repo)
+    assert b["verdict"] == "conflict" and b["summary"].startswith("conflict: 0 landed")
 
 
 def test_mates_that_conflict_with_each_other_wait_for_the_next_batch(repo: Repo) -> None:
