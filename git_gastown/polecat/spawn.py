@@ -413,8 +413,15 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
 
 
 def landing_target(rig: Rig) -> str:
-    """The branch a polecat's work lands on (the Refinery's target)."""
-    return hk.target_branch(rig.repo, rig.setting("refinery.target"))
+    """The branch a polecat's work lands on: the Refinery's target (gt.refinery.target, the
+    default branch's [refinery] target, else the default branch), never the branch the
+    main checkout happens to have out."""
+    from git_gastown.refinery import config as refinery_config
+
+    try:
+        return refinery_config.load(rig).target
+    except GtError:
+        return hk.target_branch(rig.repo, rig.setting("refinery.target"))
 
 
 def _start_commit(repo: Repo, ref: str | None, target: str) -> str:
