@@ -49,12 +49,45 @@ def check_python() -> Finding:
     return Finding("python", "ok", f"python {sys.version.split()[0]} at {sys.executable}")
 
 
+def _reflog_hint(ref: str) -> str:
+    return f"restore it from the reflog: git reflog {ref}, then git update-ref {ref} {ref}@{{1}}"
+
+
 def check_initialized(repo: Repo) -> Finding:
     from git_gastown.store.refs import read_ref
 
-    if read_ref(repo, "refs/gt/beads") is None:
-        return Finding("beads-ref", "fail", "refs/gt/beads is missing: run git gt-init")
-    return Finding("beads-ref", "ok", "refs/gt/beads present")
+    ref = "refs/gt/beads"
+    tip = read_ref(repo, ref)
+    if tip is None:
+        return Finding("beads-ref", "fail", f"{ref} is missing: run git gt-init")
+    kind = repo.git("cat-file", "-t", tip, check=False).stdout.decode().strip() or "missing"
+    if kind != "commit":
+        return Finding("beads-ref", "fail",
+                       f"{ref} points at a {kind} object {tip[:12]}, not a commit: "
+                       + _reflog_hint(ref))
+    return Finding("beads-ref", "ok", f"{ref} is a commit")
+
+
+def check_refs(repo: Repo) -> Finding:
+    """Every refs/gt/* ref (beads, Hooks, merge queue, remote copies) points at a commit.
+
+    A ref at a blob or tree breaks every reader of its kind; no fix is offered because
+    only the user knows which earlier tip is right, and the reflog keeps them all.
+    """
+    out = repo.out("for-each-ref", "refs/gt", "--format=%(objecttype) %(objectname) %(refname)")
+    bad = []
+    total = 0
+    for line in out.splitlines():
+        kind, sha, ref = line.split(" ", 2)
+        total += 1
+        if kind != "commit":
+            bad.append((ref, kind or "missing", sha))
+    if not bad:
+        return Finding("refs", "ok", f"{total} refs/gt/* refs point at commits")
+    listed = "; ".join(f"{ref} points at a {kind} {sha[:12]}" for ref, kind, sha in bad[:3])
+    more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+    first = bad[0][0]
+    return Finding("refs", "fail", f"{listed}{more}: not commits; " + _reflog_hint(first))
 
 
 def check_hooks(repo: Repo) -> Finding:
@@ -228,6 +261,7 @@ def check_agents() -> Finding:
 # Checks that need a repository; features add theirs here (name, function).
 RIG_CHECKS: list[tuple[str, Callable[[Repo], Finding]]] = [
     ("beads-ref", check_initialized),
+    ("refs", check_refs),
     ("hooks", check_hooks),
     ("beads", check_beads),
     ("cache", check_cache),
@@ -243,7 +277,9 @@ def run_checks(repo: Repo | None, *, fix: bool) -> list[Finding]:
     if repo is not None:
         initialized = check_initialized(repo)
         for name, check in RIG_CHECKS:
-            if name != "beads-ref" and initialized.status == "fail":
+            # A missing or broken beads ref makes the checks that read it meaningless, and
+            # their fixes (a cache rebuild) cannot mend it: report the ref and the refs only.
+            if name not in ("beads-ref", "refs") and initialized.status == "fail":
                 continue
             findings.append(initialized if name == "beads-ref" else _safe(check, repo, name))
     if not fix:

@@ -109,3 +109,38 @@ def test_stale_git_lock_found_and_removed(repo: Repo) -> None:
     assert found["locks"]["status"] == "ok" and "removed stale" in str(found["locks"]["fixed"])
     assert not lock.exists()
     repo.commit_file("after.txt", "git works again\n")
+
+
+def _blob(repo: Repo) -> str:
+    return repo.run("git", "hash-object", "-w", "--stdin", input="junk\n").out.strip()
+
+
+def test_hook_and_queue_refs_at_a_blob_fail(repo: Repo) -> None:
+    blob = _blob(repo)
+    repo.git("update-ref", "refs/gt/hooks/bogus", blob)
+    repo.git("update-ref", "refs/gt/mq/bogus", blob)
+    code, found = _status(repo)
+    assert code == 1
+    refs = found["refs"]
+    assert refs["status"] == "fail" and not refs["fixable"]
+    assert "refs/gt/hooks/bogus points at a blob" in str(refs["message"])
+    assert "refs/gt/mq/bogus" in str(refs["message"])
+    assert "update-ref refs/gt/hooks/bogus refs/gt/hooks/bogus@{1}" in str(refs["message"])
+    assert found["beads-ref"]["status"] == "ok"
+
+
+def test_beads_ref_at_a_blob_is_reported_as_the_ref(repo: Repo) -> None:
+    repo.create("one")
+    good = repo.git("rev-parse", "refs/gt/beads")
+    repo.git("update-ref", "refs/gt/beads", _blob(repo))
+    r = repo.run("git-gt-doctor", check=False)
+    assert r.code == 1
+    assert "beads-ref: refs/gt/beads points at a blob" in r.out
+    assert "refs/gt/beads@{1}" in r.out
+    assert "cache" not in r.out and "--fix mends" not in r.out  # a rebuild cannot mend it
+    code, found = _status(repo, "--fix")
+    assert code == 1 and found["beads-ref"]["status"] == "fail"
+    repo.git("update-ref", "refs/gt/beads", "refs/gt/beads@{1}")  # the route doctor names
+    assert repo.git("rev-parse", "refs/gt/beads") == good
+    code, found = _status(repo)
+    assert code == 0 and found["refs"]["status"] == "ok"
