@@ -71,21 +71,46 @@ def test_install_then_demo_in_fresh_home(tmp_path: Path) -> None:
                 "PIP_EXTRA_INDEX_URL", "SSL_CERT_FILE", "TMPDIR", "LANG"):
         if key in os.environ:
             base[key] = os.environ[key]
-    subprocess.run(["./install.sh", "--prefix", str(tmp_path / "prefix")], cwd=ROOT, env=base,
+    # A relative --prefix, as a user might type it: the symlinks must still resolve.
+    subprocess.run([str(ROOT / "install.sh"), "--prefix", "prefix"], cwd=tmp_path, env=base,
                    check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
-    bindir = tmp_path / "prefix" / "bin"
-    assert (bindir / "git-gt-bead").exists()
-    assert (bindir / "git-gt-demo").exists()
+    prefix = tmp_path / "prefix"
+    bindir = prefix / "bin"
+    assert (bindir / "git-gt-bead").exists() and (bindir / "git-gt-demo").exists()
+    share = prefix / "share"
+    assert (share / "zsh" / "site-functions" / "_git-gt-bead").exists()
+    assert (share / "fish" / "vendor_completions.d" / "git-gt-bead.fish").exists()
+    assert (share / "fish" / "vendor_conf.d" / "git-gastown.fish").exists()
+    assert (share / "bash-completion" / "completions" / "git-gt").exists()
     env = dict(base, PATH=f"{bindir}:{base['PATH']}")
     proc = subprocess.run(["git", "gt-demo", str(tmp_path / "d"), "--json"], env=env,
                           text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "Demo finished" in proc.stderr  # narration goes to stderr with --json
     summary = json.loads(proc.stdout)
-    assert summary["landed"] == 10 and summary["resumed"]  # the outcome, not just the end
-    assert "culprit" in subprocess.run(["git", "gt-refinery", "log"], cwd=summary["dir"],
-                                       env=env, text=True, capture_output=True).stdout
-    subprocess.run(["./install.sh", "--prefix", str(tmp_path / "prefix"), "--uninstall"],
-                   cwd=ROOT, env=base, check=True, capture_output=True, timeout=120)
+    rig = Path(summary["dir"])
+
+    def gt(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=rig, env=env, text=True, check=True,
+                              capture_output=True, stdin=subprocess.DEVNULL).stdout
+
+    # Beads closed: all but the broken one and the stuck one.
+    beads = {b["id"]: b for b in json.loads(gt("gt-bead", "list", "--all", "--json"))}
+    closed = {k for k, bid in summary["beads"].items() if beads[bid]["status"] == "closed"}
+    assert closed == set(summary["beads"]) - {"divide", "bench"}
+    # Commits landed on main, each bead's change among them.
+    subjects = gt("log", "--format=%s", "main")
+    assert summary["landed"] == 10
+    for key in closed:
+        assert summary["beads"][key] in subjects
+    # One MR bisected out; one polecat resumed, and the replacement finished the bead.
+    assert "culprit" in gt("gt-refinery", "log")
+    hook = json.loads(gt("gt-polecat", "status", summary["resumed"], "--json"))["polecats"][0]
+    assert summary["beads"]["power"] in hook["beads"] and hook["live_status"] == "done"
+    # "Under a minute", with room for a loaded test machine.
+    assert summary["seconds"] < 120, summary["seconds"]
+    subprocess.run([str(ROOT / "install.sh"), "--prefix", "prefix", "--uninstall"],
+                   cwd=tmp_path, env=base, check=True, capture_output=True, timeout=120)
     assert not (bindir / "git-gt-bead").exists()
-    assert not (tmp_path / "prefix" / "share" / "git-gastown" / "venv").exists()
+    assert not (share / "zsh" / "site-functions" / "_git-gt-bead").exists()
+    assert not (share / "git-gastown" / "venv").exists()
