@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,6 +115,20 @@ def _pre_commit_problem(repo: Repo, name: str, text: str) -> str:
     return ""
 
 
+def _imports_gastown(interp: str, checked: dict[str, bool]) -> bool:
+    """Whether INTERP can import git_gastown: hooks run it silently, so a wrong one would
+    make every hook a quiet no-op. Asked once per interpreter."""
+    if interp not in checked:
+        try:
+            proc = subprocess.run([interp, "-c", "import git_gastown"], capture_output=True,
+                                  stdin=subprocess.DEVNULL, timeout=20, check=False,
+                                  cwd="/")  # not a checkout that shadows the package
+            checked[interp] = proc.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            checked[interp] = False
+    return checked[interp]
+
+
 def check_hooks(repo: Repo) -> Finding:
     """Each hook is gastown's stub at a live interpreter, or pre-commit's running gastown's id.
 
@@ -123,6 +138,7 @@ def check_hooks(repo: Repo) -> Finding:
     from git_gastown import init as setup
 
     hooks_dir = repo.hooks_dir()
+    checked: dict[str, bool] = {}
     problems = []
     via_pre_commit = []
     missing = []
@@ -145,6 +161,8 @@ def check_hooks(repo: Repo) -> Finding:
         interp = m.group(1) if m else ""
         if not interp or not os.access(interp, os.X_OK):
             problems.append(f"{name} points at a missing interpreter {interp or '(none)'}")
+        elif not _imports_gastown(interp, checked):
+            problems.append(f"{name} points at an interpreter without git_gastown: {interp}")
         elif not os.access(path, os.X_OK):
             problems.append(f"{name} is not executable")
     if not problems:

@@ -144,3 +144,18 @@ def test_beads_ref_at_a_blob_is_reported_as_the_ref(repo: Repo) -> None:
     assert repo.git("rev-parse", "refs/gt/beads") == good
     code, found = _status(repo)
     assert code == 0 and found["refs"]["status"] == "ok"
+
+
+def test_hook_interpreter_without_gastown_is_found(repo: Repo, tmp_path: Path) -> None:
+    import venv
+
+    bare = tmp_path / "bare-venv"
+    venv.create(bare, with_pip=False)  # a live python that cannot import git_gastown
+    hook = repo.path / ".git" / "hooks" / "post-commit"
+    hook.write_text("\n".join(f"GT_PYTHON='{bare}/bin/python'" if ln.startswith("GT_PYTHON=")
+                              else ln for ln in hook.read_text().splitlines()) + "\n")
+    code, found = _status(repo)
+    assert code == 1
+    assert "interpreter without git_gastown" in str(found["hooks"]["message"])
+    code, found = _status(repo, "--fix")
+    assert code == 0 and found["hooks"]["status"] == "ok"
