@@ -47,8 +47,9 @@ EXIT_STATUS = (
 ENVIRONMENT = (
     ("GT_ACTOR", "Who is acting, when --actor is not given (default: git user.name). "
                  "Recorded in every change as the Gt-Actor trailer."),
-    ("NO_COLOR", "Set to anything to turn colour off (it is off when output is not a "
-                 "terminal)."),
+    ("NO_COLOR", "Set to any non-empty value to turn colour off. Colour is also off when "
+                 "output is not a terminal, when TERM is dumb, and when git's color.ui is "
+                 "never or false (git -c color.ui=never gt-status)."),
 )
 
 
