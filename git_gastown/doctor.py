@@ -273,20 +273,70 @@ def check_objects(repo: Repo) -> Finding:
     return Finding("objects", "ok", f"{loose} loose objects, {packs} packs")
 
 
+def _worktree_entries(repo: Repo) -> list[dict[str, str]]:
+    """`git worktree list --porcelain` as one dict per entry (attribute -> value)."""
+    entries: list[dict[str, str]] = []
+    for block in repo.out("worktree", "list", "--porcelain").split("\n\n"):
+        entry: dict[str, str] = {}
+        for line in block.splitlines():
+            key, _, value = line.partition(" ")
+            entry[key] = value
+        if "worktree" in entry:
+            entries.append(entry)
+    return entries
+
+
 def check_worktrees(repo: Repo) -> Finding:
-    out = repo.out("worktree", "list", "--porcelain")
-    prunable = [line.split(" ", 1)[1] for line in out.splitlines()
-                if line.startswith("worktree ") and not Path(line.split(" ", 1)[1]).exists()]
+    """Worktree entries git can prune, locked ones whose directory is gone, and polecat
+    worktrees out of step with their Hooks (a Hook without its worktree, a gt/* worktree
+    whose Hook is gone or nuked). Only pruning is safe to do unasked: a worktree may hold
+    uncommitted work, and a lock is someone's decision."""
+    from git_gastown import hook as hk
+    from git_gastown.rig import Rig
+
+    entries = _worktree_entries(repo)
+    prunable = [e["worktree"] for e in entries if "prunable" in e]
+    problems = []
+    if prunable:
+        problems.append(f"{len(prunable)} worktree entr{'y' if len(prunable) == 1 else 'ies'} "
+                        "git can prune (directory gone; the branches are kept)")
+    locked = [e["worktree"] for e in entries
+              if "locked" in e and not Path(e["worktree"]).exists()]
+    for path in locked[:3]:
+        problems.append(f"{path} is gone but its entry is locked: git worktree unlock {path} "
+                        "&& git worktree prune")
+    hooks = {h.name: h for h in hk.list_hooks(repo, live=False)}
+    prefix = f"refs/heads/gt/{Rig(repo).prefix()}/"
+    by_branch = {e.get("branch", ""): e["worktree"] for e in entries}
+    for name, h in sorted(hooks.items()):
+        if h.state.status in ("nuked", "done"):
+            continue  # the prune dog removes landed polecats' worktrees on purpose
+        if not (h.worktree / ".git").exists():
+            problems.append(f"polecat {name} ({h.state.status}) has no worktree: "
+                            f"git gt-polecat spawn --resume {name} recreates it, "
+                            f"git gt-polecat nuke {name} retires it")
+    for branch, path in sorted(by_branch.items()):
+        if not branch.startswith(prefix) or not Path(path).exists():
+            continue
+        name = branch[len(prefix):]
+        h = hooks.get(name)
+        if h is None or h.state.status == "nuked":
+            why = "nuked" if h is not None else "gone"
+            problems.append(f"worktree {path} (branch {branch[len('refs/heads/'):]}) belongs "
+                            f"to a polecat whose Hook is {why}: check it for work, then "
+                            f"git worktree remove {path}")
+    if not problems:
+        return Finding("worktrees", "ok", f"{len(entries)} worktree(s), none orphaned")
     if not prunable:
-        return Finding("worktrees", "ok", "no orphan worktree entries")
+        return Finding("worktrees", "warn", "; ".join(problems))
 
     def fix() -> str:
         repo.git("worktree", "prune")
-        return f"pruned {len(prunable)} worktree entries whose directory is gone"
+        left = {e["worktree"] for e in _worktree_entries(repo)}
+        pruned = [p for p in prunable if p not in left]
+        return f"pruned {len(pruned)} worktree entr{'y' if len(pruned) == 1 else 'ies'}"
 
-    return Finding("worktrees", "warn",
-                   f"{len(prunable)} worktree entries point at missing directories "
-                   "(their branches are kept)", fix)
+    return Finding("worktrees", "warn", "; ".join(problems), fix)
 
 
 def check_locks(repo: Repo) -> Finding:

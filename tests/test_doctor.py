@@ -159,3 +159,48 @@ def test_hook_interpreter_without_gastown_is_found(repo: Repo, tmp_path: Path) -
     assert "interpreter without git_gastown" in str(found["hooks"]["message"])
     code, found = _status(repo, "--fix")
     assert code == 0 and found["hooks"]["status"] == "ok"
+
+
+def test_locked_missing_worktree_is_not_reported_as_pruned(repo: Repo, tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("one", "two"):
+        repo.git("worktree", "add", "-q", str(tmp_path / name), "-b", name)
+    repo.git("worktree", "lock", str(tmp_path / "two"))
+    shutil.rmtree(tmp_path / "one")
+    shutil.rmtree(tmp_path / "two")
+    _, found = _status(repo)
+    msg = str(found["worktrees"]["message"])
+    assert found["worktrees"]["status"] == "warn"
+    assert "1 worktree entry git can prune" in msg
+    assert f"git worktree unlock {tmp_path / 'two'}" in msg
+    _, found = _status(repo, "--fix")
+    assert found["worktrees"]["fixed"] == "pruned 1 worktree entry"
+    assert "git can prune" not in str(found["worktrees"]["message"])
+    assert "unlock" in str(found["worktrees"]["message"])  # the lock is the user's call
+
+
+def test_polecat_worktrees_are_checked_against_hooks(repo: Repo) -> None:
+    import shutil
+
+    from conftest import wait_for
+
+    bead = repo.create("slow", "--field", "run=sleep 30")
+    repo.gt("polecat", "spawn", "--bead", bead, "--name", "nux")
+    wt = Path(repo.gt("polecat", "status", "nux", "--json").json()["polecats"][0]["worktree"])
+    repo.gt("polecat", "stop", "nux")
+    wait_for(lambda: repo.gt("polecat", "status", "nux", "--json").json()["polecats"][0]
+             ["live_status"] == "stopped", what="nux stopped")
+    shutil.rmtree(wt)
+    _, found = _status(repo)
+    msg = str(found["worktrees"]["message"])
+    assert "polecat nux (stopped) has no worktree" in msg
+    assert "spawn --resume nux" in msg
+    # A gt/<prefix>/* worktree with no Hook behind it.
+    repo.git("worktree", "prune")
+    orphan = wt.parent / "ghost"
+    repo.git("worktree", "add", "-q", str(orphan), "-b", "gt/gt/ghost")
+    _, found = _status(repo)
+    msg = str(found["worktrees"]["message"])
+    assert f"worktree {orphan} (branch gt/gt/ghost) belongs to a polecat whose Hook is gone" in msg
+    assert not found["worktrees"]["fixable"]  # removing a worktree is never done unasked
