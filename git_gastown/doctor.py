@@ -319,9 +319,9 @@ def check_worktrees(repo: Repo) -> Finding:
         if not branch.startswith(prefix) or not Path(path).exists():
             continue
         name = branch[len(prefix):]
-        h = hooks.get(name)
-        if h is None or h.state.status == "nuked":
-            why = "nuked" if h is not None else "gone"
+        owner = hooks.get(name)
+        if owner is None or owner.state.status == "nuked":
+            why = "nuked" if owner is not None else "gone"
             problems.append(f"worktree {path} (branch {branch[len('refs/heads/'):]}) belongs "
                             f"to a polecat whose Hook is {why}: check it for work, then "
                             f"git worktree remove {path}")
