@@ -42,9 +42,16 @@ def test_demo_runs_end_to_end(tmp_path: Path, env: dict[str, str]) -> None:
     # The stuck bead was reported stalled and escalated.
     escalations = runner.gt("escalate", "list", "--json").json()
     assert any(ids["bench"] in (e["bead"] + e["message"]) for e in escalations)
-    # The second clone adopted the beads through the bare remote.
+    # The second clone adopted the beads through the bare remote, and a bead made there
+    # arrived in the rig through git gt-sync.
     clone = Repo(rig.parent / "calc-clone", env)
     assert len(clone.bead("list", "--all", "--json").json()) == len(beads)
+    assert beads[summary["from_clone"]]["title"] == "Add modulo()"
+    assert "pushed refs/gt/beads" in r.err
+    assert f"{summary['from_clone']}: Add modulo()" in r.err  # shown arriving in the rig
+    # One bisect-out of the broken MR; the demo's last screen says what to type next.
+    assert "git gt-polecat spawn --resume " in r.err and "--agent claude" in r.err
+    assert summary["seconds"] < 120
     # Nothing is left running.
     live = [p for p in runner.gt("polecat", "list", "--json").json()
             if p["live_status"] in ("spawning", "setup", "running")]
