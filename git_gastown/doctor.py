@@ -359,13 +359,25 @@ def check_locks(repo: Repo) -> Finding:
                    f"git: {names}", fix)
 
 
-def check_agents() -> Finding:
+def check_agents(repo: Repo | None = None) -> Finding:
+    """Which agent CLIs are installed; a warning when the rig's own agent is missing."""
     found = {name: shutil.which(name) for name in AGENT_CLIS}
     have = [n for n, p in found.items() if p]
     missing = [n for n, p in found.items() if not p]
     msg = f"found: {', '.join(have) or 'none'}"
     if missing:
         msg += f"; not found: {', '.join(missing)} (the built-in shell agent needs none)"
+    if repo is not None:
+        from git_gastown.errors import GtError
+        from git_gastown.polecat.spawn import check_agent
+        from git_gastown.rig import Rig
+
+        try:
+            rig = Rig(repo)
+            agent = str(rig.setting("polecat.agent", "shell"))
+            check_agent(rig, agent)
+        except GtError as exc:
+            return Finding("agents", "warn", f"this rig's polecat.agent: {exc.line()}; {msg}")
     return Finding("agents", "info", msg)
 
 
@@ -384,7 +396,8 @@ RIG_CHECKS: list[tuple[str, Callable[[Repo], Finding]]] = [
 
 
 def run_checks(repo: Repo | None, *, fix: bool) -> list[Finding]:
-    findings = [check_git(), check_python(), check_agents()]
+    findings = [check_git(), check_python(), _safe(check_agents, repo, "agents")
+                if repo is not None else check_agents()]
     if repo is not None:
         initialized = check_initialized(repo)
         for name, check in RIG_CHECKS:

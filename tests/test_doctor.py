@@ -204,3 +204,13 @@ def test_polecat_worktrees_are_checked_against_hooks(repo: Repo) -> None:
     msg = str(found["worktrees"]["message"])
     assert f"worktree {orphan} (branch gt/gt/ghost) belongs to a polecat whose Hook is gone" in msg
     assert not found["worktrees"]["fixable"]  # removing a worktree is never done unasked
+
+
+def test_missing_configured_agent_warns(repo: Repo) -> None:
+    _, found = _status(repo)
+    assert found["agents"]["status"] == "info"  # shell, the default, needs no program
+    (repo.path / ".gastown.toml").write_text('[polecat]\nagent = "codex"\n')
+    code, found = _status(repo)
+    assert code == 0 and found["agents"]["status"] == "warn"
+    assert "polecat.agent" in str(found["agents"]["message"])
+    assert "'codex' not found on PATH" in str(found["agents"]["message"])
