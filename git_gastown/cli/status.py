@@ -11,6 +11,48 @@ import click
 
 from git_gastown.cli.common import CONTEXT, emit_json, json_option, run, style
 
+MAN_SECTIONS = (
+    ("The screen", """\
+.TP
+\\fBrig\\fR, \\fBbeads\\fR
+The rig's name and bead prefix; beads by state (ready, blocked, in progress, hooked,
+closed).
+.TP
+\\fBagents\\fR
+Polecats at work or needing attention: name, live state (running, waiting, dead, exited,
+stopped, ...), agent, beads and the time since its last event; WAITING marks one blocked
+on a permission or input prompt. Finished polecats are counted on one line
+(git gt-polecat list shows them all).
+.TP
+\\fBconvoys\\fR
+Open convoys with a progress bar of landed beads, and counts of stalled and blocked ones.
+.TP
+\\fBmerge queue\\fR
+Merge requests by state, whether a Refinery run is going, and the queued and testing ones.
+.TP
+\\fBescalations\\fR
+Open and acknowledged escalations, by priority.
+.TP
+\\fBunread mail\\fR
+Unread mail of the mailbox git gt-mail inbox shows ($GT_HOOK, else $GT_ROLE, else the
+overseer).
+.PP
+A section whose feature fails is reported on a last line starting with !!, and the others
+still show.
+"""),
+    ("Examples", """\
+    git gt-status
+    git gt-status --watch          # every 2 s until Ctrl-C
+    git gt-status --watch 10
+    git gt-status --json | jq .merge_queue
+"""),
+)
+MAN_EXIT_STATUS = (
+    (0, "Success, and leaving --watch with Ctrl-C."),
+    (1, "Failure: not a git repository, or git-gastown is not set up (run git gt-init)."),
+    (2, "Bad usage, e.g. --watch together with --json."),
+)
+
 
 def _age(stamp: str) -> str:
     from git_gastown.timeutil import human_age, iso_to_epoch
