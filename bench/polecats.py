@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark polecats: spawn latency on a 2,000-file repository, and 30 shell polecats
-at once (all finish, nothing lost, peak memory of the runners and agents).
+at once (all finish, nothing lost, peak memory of the runners and agents). Each shell
+run ends with `git gt-done`, so a bead counts as finished when the Refinery closed it
+with its work on main (or, when it was not landed, when it is still hooked by its
+polecat with the work on its branch).
 
 Run: python bench/polecats.py [--files 2000] [--spawns 7] [--polecats 30]
 Prints a table. Everything happens in a temporary directory with its own HOME.
@@ -74,8 +77,28 @@ def wait_all(repo: Path, env: dict[str, str], names: list[str], timeout: float) 
     return time.monotonic() - start
 
 
-def gastown_rss_kib() -> tuple[int, int]:
-    """(total RSS in KiB, process count) of every runner and agent process right now."""
+def _pids() -> list[str]:
+    return [p for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _cwd(pid: str) -> bytes:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd").encode()
+    except OSError:
+        return b""
+
+
+def gastown_rss_kib(home: Path) -> tuple[int, int]:
+    """(total RSS in KiB, process count) of every runner, agent and Refinery process of
+    this benchmark (HOME=HOME in its environment; other work on the machine is not ours)."""
+    mark = b"HOME=" + str(home).encode() + b"\0"
     total = count = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -86,7 +109,10 @@ def gastown_rss_kib() -> tuple[int, int]:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        if b"git_gastown.polecat.runner" in cmd or b"GT_ROLE=polecat" in environ:
+        if mark not in environ:
+            continue
+        if b"git_gastown.polecat.runner" in cmd or b"git_gastown.cli.refinery" in cmd \
+                or b"GT_ROLE=polecat" in environ:
             for line in status.splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
@@ -133,7 +159,7 @@ def bench_swarm(root: Path, count: int) -> dict[str, float]:
     peak_kib = peak_procs = 0
     failed = []
     while any(p.poll() is None for p in procs):
-        kib, n = gastown_rss_kib()
+        kib, n = gastown_rss_kib(root / "home")
         peak_kib, peak_procs = max(peak_kib, kib), max(peak_procs, n)
         time.sleep(0.05)
     for p, n in zip(procs, names, strict=True):
@@ -142,27 +168,48 @@ def bench_swarm(root: Path, count: int) -> dict[str, float]:
     spawned_all = time.monotonic() - t0
     pending = set(names) - {n for n, _ in failed}
     while pending and time.monotonic() - t0 < 180:
-        kib, n = gastown_rss_kib()
+        kib, n = gastown_rss_kib(root / "home")
         peak_kib, peak_procs = max(peak_kib, kib), max(peak_procs, n)
         for name in list(pending):
             if hook_state(repo, env, name)["status"] in ("exited", "done", "stopped"):
                 pending.discard(name)
         time.sleep(0.1)
     wall = time.monotonic() - t0
-    lost = 0
-    ok = 0
+    # Each successful shell run ends with `git gt-done`: the Refinery lands the branch on
+    # main and closes the bead. Wait for it to settle (no bead left hooked, no Refinery).
+    def settled() -> bool:
+        shown = json.loads(sh(["git-gt-bead", "show", *beads, "--json"], repo, env))
+        refining = any(b"git_gastown.cli.refinery" in _cmdline(p) and
+                       str(root).encode() in _cmdline(p) + _cwd(p) for p in _pids())
+        return not refining and all(b["status"] == "closed" for b in shown)
+
+    while not settled() and time.monotonic() - t0 < 300:
+        kib, n = gastown_rss_kib(root / "home")
+        peak_kib, peak_procs = max(peak_kib, kib), max(peak_procs, n)
+        time.sleep(0.2)
+    landed_s = time.monotonic() - t0
+    lost = ok = landed = 0
     for name, bead in zip(names, beads, strict=True):
         st = hook_state(repo, env, name)
-        content = subprocess.run(["git", "show", f"gt/bn/{name}:out-{name}.txt"], cwd=repo,
-                                 env=env, capture_output=True, text=True).stdout.strip()
-        transcript = subprocess.run(
-            ["git", "show", f"refs/gt/hooks/{name}:transcript/000001.jsonl"],
-            cwd=repo, env=env, capture_output=True, text=True).stdout
+        events = json.loads(sh(["git-gt-polecat", "logs", name, "--json"], repo, env))
+        lines_kept = sum(1 for e in events if e.get("type") == "gt.output"
+                         and str(e.get("text", "")).startswith("line "))
         bead_state = json.loads(sh(["git-gt-bead", "show", bead, "--json"], repo, env))[0]
-        outputs = [json.loads(line).get("text", "") for line in transcript.splitlines()]
-        lines_kept = sum(1 for t in outputs if t.startswith("line "))
-        good = (st["exit_code"] == 0 and content == name and lines_kept == 20
-                and bead_state["status"] == "hooked" and bead_state["assignee"] == name)
+        fields = bead_state.get("fields") or {}
+        landed_commit = str(bead_state.get("landed_commit") or fields.get("landed_commit") or "")
+        if bead_state["status"] == "closed" and landed_commit:
+            # Finished by git gt-done: the work is on main (the branch may be gone).
+            on_main = subprocess.run(["git", "merge-base", "--is-ancestor", landed_commit,
+                                      "main"], cwd=repo, env=env).returncode == 0
+            where = "main"
+            landed += on_main
+        else:
+            # Not landed (polecat.done false, or a rejection): it must be on the branch.
+            on_main = bead_state["status"] == "hooked" and bead_state["assignee"] == name
+            where = f"gt/bn/{name}"
+        content = subprocess.run(["git", "show", f"{where}:out-{name}.txt"], cwd=repo,
+                                 env=env, capture_output=True, text=True).stdout.strip()
+        good = st["exit_code"] == 0 and content == name and lines_kept == 20 and on_main
         ok += good
         lost += not good
     list_times = []
@@ -172,11 +219,12 @@ def bench_swarm(root: Path, count: int) -> dict[str, float]:
         list_times.append(time.monotonic() - t)
     fsck = subprocess.run(["git", "fsck", "--no-dangling"], cwd=repo, env=env,
                           capture_output=True, text=True)
-    leftover = gastown_rss_kib()[1]
+    leftover = gastown_rss_kib(root / "home")[1]
     for name, err in failed:
         print(f"spawn {name} failed: {err.strip()}", file=sys.stderr)
     return {"polecats": count, "spawn_failures": len(failed), "finished_ok": ok, "lost": lost,
-            "all_spawned_s": spawned_all, "wall_s": wall, "peak_rss_mib": peak_kib / 1024,
+            "all_spawned_s": spawned_all, "wall_s": wall, "landed": landed,
+            "landed_s": landed_s, "peak_rss_mib": peak_kib / 1024,
             "peak_processes": peak_procs, "fsck_ok": fsck.returncode == 0,
             "processes_left": leftover, "list_s": statistics.median(list_times)}
 
@@ -201,7 +249,9 @@ def main() -> int:
     print(f"{'  spawn failures':<44} {sw['spawn_failures']:>12}  0")
     print(f"{'  all spawned after (s)':<44} {sw['all_spawned_s']:>12.2f}")
     print(f"{'  all finished after (s)':<44} {sw['wall_s']:>12.2f}")
-    print(f"{'  peak RSS of runners + agents (MiB)':<44} {sw['peak_rss_mib']:>12.1f}")
+    print(f"{'  landed on main by git gt-done':<44} {sw['landed']:>12}  {args.polecats}")
+    print(f"{'  all landed after (s)':<44} {sw['landed_s']:>12.2f}")
+    print(f"{'  peak RSS of runners, agents, Refinery (MiB)':<44} {sw['peak_rss_mib']:>12.1f}")
     print(f"{'  peak runner + agent processes':<44} {sw['peak_processes']:>12}")
     print(f"{'  processes left after the run':<44} {sw['processes_left']:>12}  0")
     print(f"{'  git gt-polecat list --json, median (s)':<44} {sw['list_s']:>12.3f}")

@@ -56,12 +56,16 @@ FORMAT = 1
 
 def check_name(name: str) -> str:
     """A polecat name: lowercase letters, digits and '-', so it is safe in refs and paths."""
-    if not NAME_RE.match(name) or name.endswith("-") or "--" in name:
+    if not valid_name(name):
         raise UsageError(
             f"invalid polecat name {name!r}",
             hint="use 1-40 lowercase letters, digits or single '-', e.g. nux or fix-login",
         )
     return name
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_RE.match(name)) and not name.endswith("-") and "--" not in name
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class HookState:
     last_event_type: str = ""
     waiting: str = ""  # "permission" or "input" when the agent waits for a person
     exit_code: int | None = None
+    error: str = ""  # why the run failed: the agent's reported error, or a start failure
     worktree: str = ""
     usage: Usage = field(default_factory=Usage)
     created_at: str = ""
@@ -143,12 +148,14 @@ class HookState:
     chunks: int = 0  # transcript chunks in the ref
     checkpoint: Checkpoint | None = None
     finished: tuple[str, ...] = ()  # beads the agent reported finished (shell agent)
+    conflicts: tuple[str, ...] = ()  # paths a checkpoint restore left with conflict markers
     format: int = FORMAT
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["beads"] = list(self.beads)
         data["finished"] = list(self.finished)
+        data["conflicts"] = list(self.conflicts)
         data["attempts"] = dict(self.attempts)
         data["usage"] = self.usage.to_json()
         data["checkpoint"] = self.checkpoint.to_json() if self.checkpoint else None
@@ -160,6 +167,7 @@ class HookState:
         kw: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kw["beads"] = tuple(data.get("beads") or ())
         kw["finished"] = tuple(data.get("finished") or ())
+        kw["conflicts"] = tuple(data.get("conflicts") or ())
         kw["attempts"] = {str(k): int(v) for k, v in (data.get("attempts") or {}).items()}
         kw["usage"] = Usage.from_json(data.get("usage"))
         kw["checkpoint"] = Checkpoint.from_json(data.get("checkpoint"))
@@ -275,7 +283,7 @@ def age_seconds(iso: str) -> float:
 
 
 def runtime_dir(repo: Repo, name: str) -> Path:
-    path = repo.gt_dir / "polecats" / name
+    path = repo.gt_dir / "polecats" / check_name(name)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -402,6 +410,8 @@ def _tree_entries(objects: ObjectStore, tree: str, path: str) -> list[tuple[str,
 
 def read_live(repo: Repo, name: str) -> dict[str, Any]:
     """The runner's live.json for NAME ({} when absent or torn)."""
+    if not valid_name(name):
+        return {}
     try:
         data: dict[str, Any] = json.loads((repo.gt_dir / "polecats" / name / LIVE_FILE)
                                           .read_text())
@@ -411,7 +421,8 @@ def read_live(repo: Repo, name: str) -> dict[str, Any]:
 
 
 LIVE_FIELDS = ("pid", "pid_start", "runner_pid", "runner_start", "session_id", "last_event_at",
-               "last_event_type", "waiting", "usage", "status", "exit_code", "finished")
+               "last_event_type", "waiting", "usage", "status", "exit_code", "finished",
+               "error")
 
 
 def overlay_live(repo: Repo, state: HookState) -> HookState:
@@ -464,7 +475,7 @@ def _state_at(objects: ObjectStore, tip: str) -> HookState:
 
 
 def load_hook(repo: Repo, name: str, *, live: bool = True) -> Hook:
-    tip = refs.read_ref(repo, REF_PREFIX + name)
+    tip = refs.read_ref(repo, REF_PREFIX + check_name(name))
     if tip is None:
         near = [h for h in hook_names(repo) if name in h or h in name][:3]
         hint = f"did you mean {', '.join(near)}?" if near else \
@@ -475,6 +486,8 @@ def load_hook(repo: Repo, name: str, *, live: bool = True) -> Hook:
         state = _state_at(objects, tip)
     finally:
         objects.close()
+    if state.name != name:  # the ref's (checked) name wins over what state.json claims
+        state = state.replace(name=name)
     if live:
         state = overlay_live(repo, state)
     return Hook(repo, name, tip, state)
@@ -493,10 +506,15 @@ def list_hooks(repo: Repo, *, live: bool = True) -> list[Hook]:
     objects = ObjectStore(repo)
     try:
         for ref, tip in sorted(found.items()):
+            name = ref[len(REF_PREFIX):]
+            if not valid_name(name):
+                continue  # not a Hook of ours (a path trick, or written by hand)
             state = _state_at(objects, tip)
+            if state.name != name:
+                state = state.replace(name=name)
             if live:
                 state = overlay_live(repo, state)
-            hooks.append(Hook(repo, ref[len(REF_PREFIX):], tip, state))
+            hooks.append(Hook(repo, name, tip, state))
     finally:
         objects.close()
     return hooks
@@ -520,7 +538,7 @@ class HookTx:
 
 @contextlib.contextmanager
 def hook_lock(repo: Repo, name: str) -> Iterator[None]:
-    with refs.locked(repo, f"hook-{name}"):
+    with refs.locked(repo, f"hook-{check_name(name)}"):
         yield
 
 
@@ -544,7 +562,7 @@ def write_hook(
     CREATE makes a new Hook (refused if the name is taken). FN may change tx.state, set
     files, append JSONL records and add parents (checkpoint commits).
     """
-    with hook_lock(repo, name):
+    with hook_lock(repo, check_name(name)):
         return _write_locked(repo, name, op, fn, create=create, subject=subject)
 
 
@@ -564,6 +582,8 @@ def _write_locked(repo: Repo, name: str, op: str, fn: Callable[[HookTx], None], 
                 raise NotFound(f"no polecat {name}", hint="git gt-polecat list shows them")
             tree = objects.read_commit_tree(tip)
             state = _state_at(objects, tip)
+            if state.name != name:
+                state = state.replace(name=name)
         tx = HookTx(state)
         fn(tx)
         if tip is not None and tx.state == state and not (tx.files or tx.appends or tx.parents):
@@ -732,8 +752,15 @@ def restore_checkpoint(repo: Repo, worktree: Path, ckpt: Checkpoint) -> list[str
     base = ckpt.head or tree_of(repo, "") or _empty_tree(repo)
     diff = repo.git("diff", "--binary", "--full-index", base, ckpt.commit).stdout
     proc = repo.git("apply", "--3way", "--index", "-", cwd=worktree, input=diff, check=False)
-    conflicts = [line.split(":", 1)[-1].strip() for line in
-                 proc.stderr.decode(errors="replace").splitlines() if "conflict" in line.lower()]
+    # The paths left unmerged in the index are the ones with conflict markers.
+    unmerged = repo.git("diff", "--name-only", "--diff-filter=U", "-z", cwd=worktree,
+                        check=False).stdout.decode(errors="replace")
+    conflicts = sorted({p for p in unmerged.split("\0") if p})
+    if proc.returncode != 0 and not conflicts:
+        raise GtError(f"could not lay checkpoint {ckpt.commit[:12]} over {worktree}: "
+                      f"{proc.stderr.decode(errors='replace').strip()[:500]}",
+                      hint=f"its changes are safe in {ckpt.commit[:12]}; apply them by hand "
+                      f"(git diff {base[:12]} {ckpt.commit[:12]} | git apply --3way)")
     _git_in(repo, worktree, "reset", "-q")
     return conflicts
 
@@ -770,9 +797,12 @@ class Unsaved:
         return not self.reasons
 
 
-def unsaved_work(hook: Hook) -> Unsaved:
+def unsaved_work(hook: Hook, targets: Sequence[str] = ()) -> Unsaved:
+    """What of HOOK's work is on no durable ref: its target branch (the one recorded, and
+    TARGETS, the Refinery's target now), its hook ref or a checkpoint."""
     repo = hook.repo
-    durable = [r for r in (_target_ref(hook.state.base), hook.ref) if r]
+    durable = [r for r in (_target_ref(hook.state.base), *map(_target_ref, targets), hook.ref)
+               if r]
     reasons: list[str] = []
     tip = repo.git("rev-parse", "-q", "--verify", f"refs/heads/{hook.branch}",
                    check=False).stdout.decode().strip()

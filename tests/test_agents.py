@@ -243,6 +243,14 @@ def test_tmux_runs_the_same_runner(rig: Repo, tmp_path: Path) -> None:
     assert st["exit_code"] == 0 and st["tmux"] == "gt-rig-tm"
     assert rig.git("show", "gt/gt/tm:t.txt") == "hi"
     assert not (rig.path / ".git" / "gt" / "polecats" / "tm" / "env.json").exists()
+    # The session stays after the run, so a person who attaches can read the end; a resume
+    # in tmux replaces it, and nuke ends it.
+    assert rig.run("tmux", "has-session", "-t", "=gt-rig-tm", check=False).code == 0
+    rig.gt("polecat", "spawn", "--resume", "tm", "--tmux")
+    wait_for(lambda: ref_state(rig, "tm")["attempts"][bead] == 2 and
+             ref_state(rig, "tm")["status"] == "exited", 10, "the resumed run in tmux")
+    rig.gt("polecat", "nuke", "tm", "--force")
+    assert rig.run("tmux", "has-session", "-t", "=gt-rig-tm", check=False).code != 0
     # A person can attach while it runs; stop ends the session too.
     marker = tmp_path / "up"
     slow = rig.create("slow in tmux", "--field", f"run=touch {marker}; sleep 60")
@@ -288,6 +296,11 @@ def test_event_parsing_of_each_format() -> None:
     _, info = parse_event("gemini", json.dumps(
         {"type": "result", "stats": {"input_tokens": 10, "output_tokens": 3}}))
     assert (info.input_tokens, info.output_tokens) == (10, 3)
+    _, info = parse_event("claude", json.dumps(
+        {"type": "assistant", "message": {"id": "msg_1", "usage": {
+            "input_tokens": 3, "cache_read_input_tokens": 4, "output_tokens": 2}}}))
+    assert (info.message_id, info.input_tokens, info.output_tokens, info.usage_total) == \
+        ("msg_1", 7, 2, False)
     obj, info = parse_event("claude", "not json")
     assert obj == {"type": "gt.output", "text": "not json"}
     _, info = parse_event("codex", json.dumps({"type": "turn.failed",
@@ -332,3 +345,186 @@ def test_agent_stderr_is_kept_apart_from_its_events(rig: Repo, tmp_path: Path) -
     events = rig.gt("polecat", "logs", "er", "--json").json()
     assert all("warning from the agent" not in json.dumps(e) for e in events
                if e["type"] == "gt.output")
+
+
+def test_a_conflicted_checkpoint_restore_is_loud(rig: Repo, tmp_path: Path) -> None:
+    """The branch moved under the checkpoint's uncommitted edit: resume says which paths
+    carry conflict markers, the Hook state and transcript record them, and the prompt
+    tells the agent to resolve them."""
+    rig.commit_file("a.txt", "base version\n")
+    log = agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="write:a.txt=agent version\\n")
+    bead = rig.create("Edit a")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "cf")
+    st = finished(rig, "cf")
+    assert st["checkpoint"]["dirty"]
+    shutil.rmtree(st["worktree"])
+    rig.git("worktree", "prune")
+    person = tmp_path / "person"
+    rig.git("worktree", "add", "-q", str(person), "gt/gt/cf")
+    (person / "a.txt").write_text("person version\n")
+    rig.run("git", "commit", "-qam", "person edit", cwd=person)
+    rig.git("worktree", "remove", str(person))
+    rig.env["FAKE_CLAUDE_RESUME_SCRIPT"] = ""
+    r = rig.gt("polecat", "spawn", "--resume", "cf")
+    assert "conflict" in r.out and "a.txt" in r.out
+    wait_for(lambda: ref_state(rig, "cf")["attempts"][bead] == 2 and
+             ref_state(rig, "cf")["status"] == "exited", 10, "resume")
+    assert ref_state(rig, "cf")["conflicts"] == ["a.txt"]
+    assert "<<<<<<<" in (Path(st["worktree"]) / "a.txt").read_text()
+    warnings = [e for e in rig.gt("polecat", "logs", "cf", "--json").json()
+                if e["type"] == "gt.warning"]
+    assert warnings and warnings[0]["paths"] == ["a.txt"]
+    prompt = invocations(log)[1]["argv"][1]
+    assert "a.txt" in prompt and "conflict markers" in prompt
+    brief = rig.gt("prime", "--hook", "cf").out
+    assert "conflict markers" in brief and "a.txt" in brief
+    assert "are in your worktree now" not in brief
+    assert "conflicts" in rig.gt("polecat", "status", "cf").out
+
+
+def test_a_killed_claude_run_keeps_the_tokens_of_its_messages(
+        rig: Repo, tmp_path: Path) -> None:
+    """Usage is summed from each assistant message (once per message id, though the CLI
+    repeats it on every content block's event), so a run killed before its result event
+    still counts; a result's totals replace the sum for its run."""
+    marker = tmp_path / "midway"
+    agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT=f"write:a.txt=1;write:b.txt=2;touch:{marker};hang")
+    bead = rig.create("Costly")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "tk")
+    wait_for(marker.exists, 10, "the agent to get midway")
+    # Four messages (write, write, touch, hang), each 100 + 10 + 5 in and 20 out.
+    wait_for(lambda: live(rig, "tk")["usage"]["input_tokens"] == 4 * 115, 5, "usage of 4 msgs")
+    os.kill(live(rig, "tk")["pid"], signal.SIGKILL)
+    st = finished(rig, "tk")
+    assert st["exit_code"] == -9
+    assert st["usage"] == {"input_tokens": 460, "output_tokens": 80, "cost_usd": 0.0}
+    assert "460 in / 80 out tokens" in rig.gt("polecat", "status", "tk").out
+    # A resumed run that ends with its result adds that run's totals to what was kept.
+    rig.env["FAKE_CLAUDE_RESUME_SCRIPT"] = "write:c.txt=3"
+    rig.gt("polecat", "spawn", "--resume", "tk")
+    wait_for(lambda: ref_state(rig, "tk")["attempts"][bead] == 2 and
+             ref_state(rig, "tk")["status"] == "exited", 10, "resume")
+    assert ref_state(rig, "tk")["usage"] == {"input_tokens": 460 + 1500, "output_tokens": 230,
+                                            "cost_usd": 0.0123}
+
+
+def test_gemini_session_usage_and_an_error_result(rig: Repo, tmp_path: Path) -> None:
+    """The gemini preset end to end against a fake that prints the real stream-json: the
+    session id from init, the stats of result in status, a warning that is not an error,
+    and a result with status error recorded as the run's error."""
+    log = agent_rig(rig, tmp_path, FAKE_GEMINI_SESSION="gem-1",
+                    FAKE_GEMINI_SCRIPT="write:g.txt=gemini;commit:by gemini",
+                    FAKE_GEMINI_WARN="quota almost used")
+    bead = rig.create("Gem work", "-d", "use gemini")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "gemini", "--name", "gm")
+    st = finished(rig, "gm")
+    assert st["session_id"] == "gem-1" and st["exit_code"] == 0 and st["error"] == ""
+    assert st["usage"] == {"input_tokens": 1200, "output_tokens": 200, "cost_usd": 0.0}
+    call = invocations(log)[0]
+    assert call["argv"][0] == "-p" and f"### {bead}: Gem work" in call["argv"][1]
+    assert call["argv"][2:] == ["--output-format", "stream-json"]
+    assert call["stdin"] == "devnull"
+    assert rig.git("show", "gt/gt/gm:g.txt") == "gemini"
+    kinds = [e["type"] for e in rig.gt("polecat", "logs", "gm", "--json").json()]
+    assert {"init", "message", "tool_use", "tool_result", "result"} <= set(kinds)
+    out = rig.gt("polecat", "status", "gm").out
+    assert "session gem-1" in out and "1,200 in / 200 out tokens" in out
+    rig.env["FAKE_GEMINI_FAIL"] = "Reached max session turns"
+    rig.env.pop("FAKE_GEMINI_WARN")
+    other = rig.create("Gem fails")
+    rig.gt("polecat", "spawn", "--bead", other, "--agent", "gemini", "--name", "gf")
+    st = finished(rig, "gf")
+    assert st["exit_code"] == 1 and st["error"] == "Reached max session turns"
+    assert "error: Reached max session turns" in rig.gt("polecat", "status", "gf").out
+
+
+def test_aider_and_copilot_presets(rig: Repo, tmp_path: Path) -> None:
+    """aider gets the prompt as a file and restores its chat history on resume; its plain
+    text output is the transcript. copilot's argv carries the prompt as one element."""
+    from git_gastown.polecat import adapters
+
+    log = agent_rig(rig, tmp_path, FAKE_AIDER_SCRIPT="write:ai.txt=aider;commit:aider edit")
+    bead = rig.create("Aider work", "-d", "edit with aider")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "aider", "--name", "ad")
+    st = finished(rig, "ad")
+    assert st["exit_code"] == 0
+    call = invocations(log)[0]
+    assert call["argv"][:2] == ["--yes-always", "--message-file"]
+    assert f"### {bead}: Aider work" in Path(call["argv"][2]).read_text()
+    assert rig.git("show", "gt/gt/ad:ai.txt") == "aider"
+    texts = [e.get("text") for e in rig.gt("polecat", "logs", "ad", "--json").json()
+             if e["type"] == "gt.output"]
+    assert "Added .aider* to .gitignore" in texts
+    rig.env["FAKE_AIDER_SCRIPT"] = ""
+    rig.gt("polecat", "spawn", "--resume", "ad")
+    wait_for(lambda: ref_state(rig, "ad")["attempts"][bead] == 2 and
+             ref_state(rig, "ad")["status"] == "exited", 10, "resume")
+    assert invocations(log)[1]["argv"][:3] == ["--yes-always", "--restore-chat-history",
+                                               "--message-file"]
+    texts = [e.get("text") for e in rig.gt("polecat", "logs", "ad", "--json").json()]
+    assert "Restored previous conversation history (1 messages)." in texts
+    values = {"prompt": "do $(this)\nnow", "prompt_file": "/p.md", "session_id": "",
+              "hook": "h", "worktree": "/w"}
+    assert adapters.resolve("copilot").argv(values) == [
+        "copilot", "-p", "do $(this)\nnow", "--allow-all-tools"]
+    assert adapters.resolve("aider").argv(values, resume=True) == [
+        "aider", "--yes-always", "--restore-chat-history", "--message-file", "/p.md"]
+
+
+def test_an_agent_that_cannot_be_started(rig: Repo, tmp_path: Path) -> None:
+    """spawn refuses a program that is not an executable file; a program that is gone (or
+    lost its x bit) by the time the runner starts it ends the run with 127 (126) and the
+    reason in the Hook state, status and logs, not a traceback."""
+    prog = tmp_path / "vanishing-agent"
+    prog.write_text("#!/bin/sh\necho hi\n")
+    prog.chmod(0o755)
+    rig.commit_file(".gastown.toml", (
+        '[agents.dir]\ncommand = ["/tmp", "{prompt}"]\n'
+        f'[agents.gone]\ncommand = ["{prog}", "{{prompt}}"]\n'
+        f'[hooks]\nsetup = "if [ -e {prog}.once ]; then chmod -x {prog}; else rm {prog}; fi"\n'))
+    bead = rig.create("start me")
+    before = rig.git("for-each-ref")
+    r = rig.gt("polecat", "spawn", "--bead", bead, "--agent", "dir", check=False)
+    assert r.code == 2 and "'/tmp' is not an executable file" in r.err
+    assert rig.git("for-each-ref") == before
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "gone", "--name", "gn")
+    st = finished(rig, "gn")
+    assert st["status"] == "exited" and st["exit_code"] == 127
+    assert st["error"].startswith(f"cannot start {prog}: ")
+    assert "No such file" in st["error"]
+    out = rig.gt("polecat", "status", "gn").out
+    assert "(exit 127)" in out and f"error: cannot start {prog}" in out
+    events = rig.gt("polecat", "logs", "gn", "--json").json()
+    assert [e["type"] for e in events][-2:] == ["gt.error", "gt.exit"]
+    assert "Traceback" not in (rig.path / ".git/gt/polecats/gn/runner.log").read_text()
+    # Not executable any more when the runner gets to it: 126.
+    prog.write_text("#!/bin/sh\necho hi\n")
+    prog.chmod(0o755)
+    Path(f"{prog}.once").touch()
+    other = rig.create("start me too")
+    rig.gt("polecat", "spawn", "--bead", other, "--agent", "gone", "--name", "gx")
+    st = finished(rig, "gx")
+    assert st["exit_code"] == 126 and "Permission denied" in st["error"]
+
+
+def test_the_resume_prompt_carries_new_comments_and_mail(rig: Repo, tmp_path: Path) -> None:
+    log = agent_rig(rig, tmp_path, FAKE_CLAUDE_SCRIPT="write:a.txt=1;commit:first",
+                    GT_HOOKS="0")
+    bead = rig.create("Reviewed work")
+    rig.bead("comment", bead, "old remark the session already saw")
+    rig.gt("polecat", "spawn", "--bead", bead, "--agent", "claude", "--name", "rv")
+    finished(rig, "rv")
+    import time
+
+    time.sleep(1.1)  # comment times are to the second: one clearly after the run's start
+    rig.bead("comment", bead, "rejected: tests fail on py3.12")
+    rig.gt("mail", "send", "rv", "-s", "Use API v2", "-b", "v1 is going away")
+    rig.gt("polecat", "spawn", "--resume", "rv")
+    wait_for(lambda: ref_state(rig, "rv")["attempts"][bead] == 2 and
+             ref_state(rig, "rv")["status"] == "exited", 10, "resume")
+    call = invocations(log)[1]
+    assert call["argv"][2] == "--resume"
+    prompt = call["argv"][1]
+    assert "rejected: tests fail on py3.12" in prompt
+    assert "old remark" not in prompt
+    assert "Use API v2" in prompt and "Unread mail" in prompt

@@ -83,6 +83,7 @@ def test_agent_environment_and_unique_ports(rig: Repo) -> None:
         assert lines["GT_ROLE"] == "polecat"
         assert lines["GT_HOOK"] == name and lines["GT_BEADS"] == bead
         assert lines["GT_RIG"] == "rig"
+        assert lines["GT_MAIN"] == str(rig.path.resolve())
         assert lines["GIT_AUTHOR_NAME"] == f"{name} (polecat)"
         envs.append(lines)
     assert envs[0]["GT_PORT"] != envs[1]["GT_PORT"]
@@ -124,8 +125,8 @@ def test_spawn_refusals_of_names_agents_and_bases(rig: Repo) -> None:
         assert r.code == 2 and "invalid polecat name" in r.err, bad
     r = rig.gt("polecat", "spawn", "--bead", ok, "--agent", "nosuch", check=False)
     assert r.code == 2 and "unknown agent 'nosuch'" in r.err
-    r = rig.gt("polecat", "spawn", "--bead", ok, "--agent", "gemini", check=False)
-    assert r.code == 2 and "program 'gemini' not found" in r.err
+    r = rig.gt("polecat", "spawn", "--bead", ok, "--agent", "copilot", check=False)
+    assert r.code == 2 and "program 'copilot' not found" in r.err
     r = rig.gt("polecat", "spawn", check=False)
     assert r.code == 2 and "nothing to work on" in r.err
     only_git = rig.path.parent / "only-git"
@@ -135,7 +136,7 @@ def test_spawn_refusals_of_names_agents_and_bases(rig: Repo) -> None:
     r = rig.run("git-gt-polecat", "spawn", "--bead", ok, "--tmux", env=no_tmux, check=False)
     assert r.code == 2 and "--tmux needs tmux" in r.err
     r = rig.gt("polecat", "spawn", "--bead", ok, "--base", "nope", check=False)
-    assert r.code == 2 and "unknown base" in r.err
+    assert r.code == 2 and "--base 'nope' does not name a commit" in r.err
     taken = shell_bead(rig, "alice's", "true")
     rig.bead("update", taken, "--claim", "--actor", "alice")
     before = rig.git("for-each-ref")
@@ -160,7 +161,7 @@ def test_setup_command_runs_in_new_worktree_before_the_agent(rig: Repo) -> None:
     (rig.path / ".env").write_text("SECRET=1\n")
     (rig.path / ".gitignore").write_text(".env\n")
     rig.commit_file(".gastown.toml",
-                    f'[hooks]\nsetup = "cp {rig.path}/.env .env && echo set up > setup.txt"\n')
+                    '[hooks]\nsetup = \'cp "$GT_MAIN/.env" .env && echo set up > setup.txt\'\n')
     bead = shell_bead(rig, "uses env", "cat .env > seen.txt && cat setup.txt >> seen.txt")
     rig.gt("polecat", "spawn", "--bead", bead, "--name", "set")
     st = finished(rig, "set")
@@ -437,3 +438,160 @@ def test_concurrent_spawns_get_distinct_names_ports_and_branches(rig: Repo) -> N
         st = finished(rig, m["name"])
         assert st["beads"] == [bead] and st["exit_code"] == 0
         assert rig.git("show", f"{m['branch']}:n.txt") == str(beads.index(bead))
+
+
+def test_every_path_refuses_names_with_path_tricks(rig: Repo) -> None:
+    """spawn --resume, and the Hook functions under every command, check the name: a
+    '../' can never reach another ref, a lock outside gt/locks, or a worktree elsewhere."""
+    bead = shell_bead(rig, "fine", "true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "cl1")
+    finished(rig, "cl1")
+    shutil.rmtree(state(rig, "cl1")["worktree"])
+    gitdir = rig.path / ".git"
+    before = rig.git("for-each-ref")
+    files_before = sorted(str(p) for p in gitdir.rglob("*") if "objects" not in p.parts)
+    for bad in ("../../heads/main", "../hooks/cl1", "../../../refs/gt/hooks/cl1",
+                "../../../../refs/gt/hooks/cl1", "CL1", "cl1/x"):
+        r = rig.gt("polecat", "spawn", "--resume", bad, check=False)
+        assert r.code == 2 and "invalid polecat name" in r.err, (bad, r.err)
+        for cmd in (("polecat", "status", bad), ("polecat", "logs", bad),
+                    ("polecat", "stop", bad), ("polecat", "nuke", bad),
+                    ("prime", "--hook", bad), ("handoff", "--hook", bad, "--note", "x")):
+            r = rig.gt(*cmd, check=False)
+            assert r.code == 2 and "invalid polecat name" in r.err, (cmd, r.err)
+    assert rig.git("for-each-ref") == before
+    assert sorted(str(p) for p in gitdir.rglob("*") if "objects" not in p.parts) == \
+        files_before
+    # The functions under the commands refuse too (a caller that forgot to check).
+    code = ("import sys\nfrom git_gastown import hook as hk\nfrom git_gastown.git import Repo\n"
+            "from git_gastown.errors import UsageError\nrepo = Repo.discover('.')\n"
+            "for fn in (lambda: hk.load_hook(repo, '../hooks/cl1'),\n"
+            "           lambda: hk.runtime_dir(repo, '../../x'),\n"
+            "           lambda: hk.update_state(repo, '../hooks/cl1', status='nuked')):\n"
+            "    try:\n        fn()\n    except UsageError:\n        continue\n"
+            "    sys.exit('accepted')\n")
+    rig.run(sys.executable, "-c", code)
+    assert rig.git("for-each-ref") == before
+
+
+def test_ports_are_unique_across_repositories_and_skip_ports_in_use(
+        rig: Repo, tmp_path: Path) -> None:
+    """GT_PORT is allocated machine-wide (a lock file under the user state dir), so two
+    repositories' polecats never share one; a port something already listens on is
+    skipped; nuke gives the port back."""
+    import socket
+
+    from conftest import make_repo
+
+    other = make_repo(tmp_path / "other", rig.env, prefix="ot")
+    other.git("config", "gt.polecat.done", "false")
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    busy = blocker.getsockname()[1]
+    try:
+        for r in (rig, other):
+            r.git("config", "gt.polecat.portBase", str(busy))
+        a = shell_bead(rig, "a", "true")
+        b = other.create("b", "--field", "run=true")
+        port_a = rig.gt("polecat", "spawn", "--bead", a, "--name", "pa", "--json").json()[0]["port"]
+        port_b = other.gt("polecat", "spawn", "--bead", b, "--name", "pb",
+                          "--json").json()[0]["port"]
+        assert busy not in (port_a, port_b)
+        assert port_a != port_b
+        finished(rig, "pa")
+        wait_for(lambda: json.loads(other.git("show", "refs/gt/hooks/pb:state.json"))["status"]
+                 == "exited", 10, "pb to finish")
+        rig.gt("polecat", "nuke", "pa", "--force")
+        c = other.create("c", "--field", "run=true")
+        assert other.gt("polecat", "spawn", "--bead", c, "--name", "pc",
+                        "--json").json()[0]["port"] == port_a
+    finally:
+        blocker.close()
+
+
+def test_base_is_only_the_start_point(rig: Repo) -> None:
+    """--base REF takes any commit-ish as the branch's start; the work still lands on the
+    target (main): state, status and prime say so, and nuke --purge checks main."""
+    rig.commit_file("f.txt", "one\n")
+    first = rig.git("rev-parse", "HEAD")
+    rig.git("tag", "v1")
+    rig.commit_file("f.txt", "two\n")
+    for ref in (first[:10], "v1", "HEAD~1"):
+        name = "b" + str(abs(hash(ref)) % 1000)
+        bead = shell_bead(rig, f"from {ref}", f"echo {ref} > from.txt")
+        rig.gt("polecat", "spawn", "--bead", bead, "--base", ref, "--name", name)
+        st = finished(rig, name)
+        assert (st["base"], st["base_commit"]) == ("main", first), ref
+        assert rig.git("rev-parse", f"gt/gt/{name}~1") == first
+        out = rig.gt("polecat", "status", name).out
+        assert f"from {first[:12]}, lands on main" in out
+        assert "(work lands on main)" in rig.gt("prime", "--hook", name).out
+    for bad in ("nope", "-x", "main..v1"):
+        r = rig.gt("polecat", "spawn", "--bead", bead, "--base", bad, check=False)
+        assert r.code == 2 and f"--base {bad!r} does not name a commit" in r.err
+    # Landed on main: purge is allowed, as the target (not the start point) has it.
+    rig.git("merge", "-q", "--no-edit", f"gt/gt/{name}")
+    rig.gt("polecat", "nuke", "--purge", name)
+    assert rig.git("for-each-ref", f"refs/gt/hooks/{name}") == ""
+
+
+def test_resume_refuses_name_and_base(rig: Repo) -> None:
+    bead = shell_bead(rig, "r", "true")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "rn")
+    finished(rig, "rn")
+    for extra in (("--name", "zzz"), ("--base", "nonexist")):
+        r = rig.gt("polecat", "spawn", "--resume", "rn", *extra, check=False)
+        assert r.code == 2 and f"--resume takes no {extra[0]}" in r.err
+    assert ref_state(rig, "rn")["attempts"][bead] == 1
+
+
+def test_a_bad_placeholder_is_refused_before_anything_is_created(rig: Repo) -> None:
+    rig.commit_file(".gastown.toml", '[agents.stubborn]\ncommand = ["true", "{p}"]\n')
+    bead = rig.create("x")
+    before = rig.git("for-each-ref")
+    r = rig.gt("polecat", "spawn", "--bead", bead, "--agent", "stubborn", check=False)
+    assert r.code == 2 and "bad placeholder" in r.err and "was created" not in r.err
+    assert rig.git("for-each-ref") == before
+    assert rig.git("worktree", "list").count("\n") == 0
+
+
+def test_nuked_names_and_nuke_without_a_worktree(rig: Repo) -> None:
+    """A nuked polecat's name: the hint says how to free it, not to resume it. nuke
+    --force without a worktree records the branch tip in the hook ref, and says how to
+    get the work back."""
+    bead = shell_bead(rig, "n", "echo n > n.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "nk")
+    st = finished(rig, "nk")
+    shutil.rmtree(st["worktree"])
+    rig.git("worktree", "prune")
+    extra = rig.path.parent / "extra"
+    rig.git("worktree", "add", "-q", str(extra), "gt/gt/nk")
+    (extra / "more.txt").write_text("more\n")
+    rig.run("git", "add", "more.txt", cwd=extra)
+    rig.run("git", "commit", "-qm", "more", cwd=extra)
+    tip = rig.git("rev-parse", "gt/gt/nk")
+    rig.git("worktree", "remove", str(extra))
+    r = rig.gt("polecat", "nuke", "nk", check=False)
+    assert r.code == 4 and "on no durable ref" in r.err
+    out = rig.gt("polecat", "nuke", "nk", "--force").out
+    rig.git("merge-base", "--is-ancestor", tip, "refs/gt/hooks/nk")
+    assert f"recover: git worktree add DIR {tip[:12]}" in out
+    other = shell_bead(rig, "again", "true")
+    r = rig.gt("polecat", "spawn", "--bead", other, "--name", "nk", check=False)
+    assert r.code == 2 and "was nuked" in r.err and "--resume" not in r.err
+    assert "nuke --purge nk" in r.err
+
+
+def test_list_aligns_long_agent_names_and_follow_misses_nothing(rig: Repo) -> None:
+    rig.commit_file(".gastown.toml", '[agents.stubborn]\ncommand = ["echo", "hi"]\n')
+    a = rig.create("a")
+    b = shell_bead(rig, "b", "true")
+    rig.gt("polecat", "spawn", "--bead", a, "--agent", "stubborn", "--name", "lo")
+    rig.gt("polecat", "spawn", "--bead", b, "--name", "sh")
+    finished(rig, "lo")
+    finished(rig, "sh")
+    lines = rig.gt("polecat", "list").out.splitlines()
+    assert len({line.index(line.split()[3]) for line in lines}) == 1, lines
+    follow = rig.gt("polecat", "logs", "sh", "-n", "1", "--follow").out.splitlines()
+    assert len(follow) == 1

@@ -60,17 +60,21 @@ user config file (~/.config/git-gastown/config.toml): command, resume, args
 In .gastown.toml, or git config gt.<section>.<key> (which wins):
 
     [polecat] agent        the default agent (shell)
-    [polecat] portBase     first GT_PORT (41000)
+    [polecat] portBase     first GT_PORT (41000); ports are allocated machine-wide
+                           (ports.json in the user state dir), skipping ports in use
     [polecat] foldInterval seconds between checkpoints of a running agent (300)
     [polecat] done         the shell agent ends with git gt-done when its command
                            exits 0 (true); false leaves finishing to a person
-    [hooks] setup          command run in each new worktree before the agent
+    [hooks] setup          command run in each new worktree before the agent, e.g.
+                           'npm ci && cp "$GT_MAIN/.env" .env' (GT_MAIN is the main
+                           checkout; the worktree is not inside it)
     gt.worktreeRoot        where worktrees go (default: the user data dir)
 """),
     ("Environment of an agent", """\
 GT_ROLE=polecat, GT_RIG, GT_HOOK (its name), GT_BEADS (comma-separated ids),
-GT_PORT (unique per polecat), GT_CONVOY, GT_ACTOR, GT_WORKTREE, and
-GIT_AUTHOR_*/GIT_COMMITTER_* set to `<name> (polecat)`. Standard input is /dev/null.
+GT_MAIN (the main checkout), GT_PORT (unique among the machine's polecats),
+GT_CONVOY, GT_ACTOR, GT_WORKTREE, and GIT_AUTHOR_*/GIT_COMMITTER_* set to
+`<name> (polecat)`. Standard input is /dev/null.
 """),
     ("Files", """\
 refs/gt/hooks/NAME: state.json, transcript/*.jsonl, notes.jsonl, checkpoints.jsonl.
@@ -146,7 +150,9 @@ def _usage_text(u: dict[str, Any]) -> str:
               help="claude, codex, gemini, aider, copilot, command, shell, or one declared in "
               "[agents.NAME] (default: polecat.agent, else shell).")
 @click.option("--name", "-n", metavar="NAME", help="The polecat's name (default: a free one).")
-@click.option("--base", metavar="REF", help="Start the branch from REF (default: the target).")
+@click.option("--base", metavar="REF",
+              help="Start the branch from REF, any commit (branch, tag, sha, HEAD~1, "
+              "origin/main; default: the target). The work still lands on the target.")
 @click.option("--tmux", is_flag=True, help="Run inside a tmux session a person can attach to.")
 @click.option("--resume", "resume_name", metavar="NAME", is_flag=False, flag_value="",
               default=None, help="Resume polecat NAME on its Hook (with --convoy: no NAME).")
@@ -176,6 +182,10 @@ def spawn(beads: tuple[str, ...], convoy: str | None, agent: str | None, name: s
     if resume_name is not None:
         if beads:
             raise UsageError("--resume takes no --bead", hint="the Hook knows its beads")
+        for option, value in (("--name", name), ("--base", base)):
+            if value is not None:
+                raise UsageError(f"--resume takes no {option}",
+                                 hint="the Hook keeps its name, branch and start point")
         if resume_name and convoy:
             raise UsageError("give --resume NAME or --convoy NAME --resume, not both")
         if resume_name:
@@ -200,6 +210,10 @@ def spawn(beads: tuple[str, ...], convoy: str | None, agent: str | None, name: s
         click.echo(f"{verb} {style(h.name, bold=True)} ({h.state.agent}) on "
                    f"{', '.join(h.state.beads)}")
         click.echo(f"  worktree {h.worktree}  branch {h.branch}")
+        if h.state.conflicts:
+            click.echo(style(f"  warning: restoring the last checkpoint left conflict markers "
+                             f"in {', '.join(h.state.conflicts)}; the agent is told to "
+                             "resolve them", fg="yellow"), err=False)
         if h.state.tmux:
             click.echo(f"  attach: tmux attach -t {h.state.tmux}")
         click.echo(f"  follow: git gt-polecat logs {h.name} --follow")
@@ -231,6 +245,7 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
         click.echo("no polecats (start one: git gt-polecat spawn --bead ID)")
         return
     width = max(len(i["name"]) for i in items)
+    agent_width = max(len(i["agent"]) for i in items)
     for i in items:
         status = i["live_status"]
         waiting = f"  waiting:{i['waiting']}" if i["waiting"] else ""
@@ -238,7 +253,7 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
         extra = (f"  run {runs}" if runs > 1 else "") + \
             (f"  ${i['usage']['cost_usd']:.4f}" if i["usage"]["cost_usd"] else "")
         click.echo(f"{style(i['name'].ljust(width), bold=True)}  "
-                   f"{style(status.ljust(8), fg=_color(status))}  {i['agent'].ljust(7)}  "
+                   f"{style(status.ljust(8), fg=_color(status))}  {i['agent'].ljust(agent_width)}  "
                    f"{','.join(i['beads'])}{extra}  last event {_age(i['last_event_at'])}"
                    f"{waiting}")
 
@@ -247,7 +262,8 @@ def list_(show_all: bool, statuses: tuple[str, ...], as_json: bool) -> None:
 @click.argument("names", metavar="[NAME]...", nargs=-1)
 @json_option
 def status(names: tuple[str, ...], as_json: bool) -> None:
-    """Details of polecats (all live ones by default), with tokens and cost, and the total."""
+    """Details of polecats (every one not nuked by default), with tokens and cost, and the
+    total."""
     from git_gastown import hook as hk
 
     rig = open_rig()
@@ -267,12 +283,15 @@ def status(names: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"{style(i['name'], bold=True)}: {style(st, fg=_color(st))}"
                    + (f" (exit {i['exit_code']})" if i["exit_code"] is not None else "")
                    + (f", waiting for {i['waiting']}" if i["waiting"] else ""))
+        if i["error"]:
+            click.echo(style(f"  error: {i['error']}", fg="red"))
         click.echo(f"  agent {i['agent']}"
                    + (f", session {i['session_id']}" if i["session_id"] else "")
                    + f", attempts {max(i['attempts'].values(), default=0)}")
         click.echo(f"  beads {', '.join(i['beads'])}" +
                    (f" (convoy {i['convoy']})" if i["convoy"] else ""))
-        click.echo(f"  branch {i['branch']} from {i['base']}; worktree {i['worktree']}"
+        click.echo(f"  branch {i['branch']} from {i['base_commit'][:12]}, lands on {i['base']}; "
+                   f"worktree {i['worktree']}"
                    + ("" if i["worktree_exists"] else " (missing)"))
         if i["pid"]:
             click.echo(f"  pid {i['pid']} ({'alive' if i['agent_alive'] else 'gone'}), runner "
@@ -280,6 +299,9 @@ def status(names: tuple[str, ...], as_json: bool) -> None:
                        f"port {i['port']}")
         click.echo(f"  last event {i['last_event_type'] or '-'} {_age(i['last_event_at'])} "
                    f"ago; heartbeat {_age(i['heartbeat'])} ago")
+        if i["conflicts"]:
+            click.echo(style(f"  conflicts from the checkpoint restore: "
+                             f"{', '.join(i['conflicts'])}", fg="yellow"))
         ck = i["checkpoint"]
         if ck:
             click.echo(f"  checkpoint {ck['commit'][:12]} {ck['at']} ({ck['reason']}"
@@ -348,6 +370,7 @@ def logs(name: str, limit: int | None, follow: bool, show_stderr: bool, as_json:
         click.echo(path.read_text(errors="replace") if path.exists() else "", nl=False)
         return
     events = h.transcript()
+    seen = len(events)
     if limit is not None:
         events = events[-limit:] if limit > 0 else []
     if as_json:
@@ -359,7 +382,7 @@ def logs(name: str, limit: int | None, follow: bool, show_stderr: bool, as_json:
     for e in events:
         click.echo(_event_line(e))
     if follow:
-        _follow(rig, name, len(h.transcript()))
+        _follow(rig, name, seen)
 
 
 def _follow(rig: Rig, name: str, seen: int) -> None:
@@ -436,6 +459,10 @@ def nuke(names: tuple[str, ...], force: bool, purge: bool, as_json: bool) -> Non
         kept = "" if r.purged else f"; its history stays in refs/gt/hooks/{r.name}"
         ck = f" (checkpoint {r.checkpoint[:12]})" if r.checkpoint else ""
         click.echo(f"nuked {r.name}{ck}{kept}")
+        if not r.branch_removed and r.branch:
+            click.echo(f"  branch {r.branch} kept (its tip is on no other ref)")
+        if r.recover:
+            click.echo(f"  recover: git worktree add DIR {r.recover[:12]}")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-polecat") -> int:

@@ -183,6 +183,7 @@ class EventInfo:
     output_tokens: int = 0
     cost_usd: float = 0.0
     usage_total: bool = False  # the usage figures are totals for the run, not increments
+    message_id: str = ""  # usage of this API message (repeated on each of its events)
     waiting: str | None = None  # "permission"/"input" when it waits; "" when it goes on
     error: str = ""
 
@@ -218,19 +219,30 @@ def _claude(obj: Mapping[str, Any]) -> EventInfo:
             info.waiting = "permission"
         else:
             info.waiting = None
+    elif kind == "assistant":
+        # Each assistant event carries its API message's usage; Claude Code emits one event
+        # per content block, all with the same message id and usage, so the runner counts
+        # it once per id. Summed, these keep the tokens of a run killed before its result.
+        message = obj.get("message") or {}
+        if isinstance(message, dict):
+            info.message_id = str(message.get("id") or "")
+            _claude_usage(info, message.get("usage"))
     elif kind == "result":
-        usage = obj.get("usage") or {}
-        if isinstance(usage, dict):
-            info.input_tokens = (_int(usage.get("input_tokens"))
-                                 + _int(usage.get("cache_creation_input_tokens"))
-                                 + _int(usage.get("cache_read_input_tokens")))
-            info.output_tokens = _int(usage.get("output_tokens"))
+        _claude_usage(info, obj.get("usage"))
         cost = obj.get("total_cost_usd")
         info.cost_usd = float(cost) if isinstance(cost, int | float) else 0.0
         info.usage_total = True
         if obj.get("is_error"):
             info.error = str(obj.get("result") or sub or "error")
     return info
+
+
+def _claude_usage(info: EventInfo, usage: Any) -> None:
+    if isinstance(usage, dict):
+        info.input_tokens = (_int(usage.get("input_tokens"))
+                             + _int(usage.get("cache_creation_input_tokens"))
+                             + _int(usage.get("cache_read_input_tokens")))
+        info.output_tokens = _int(usage.get("output_tokens"))
 
 
 def _codex(obj: Mapping[str, Any]) -> EventInfo:
@@ -257,13 +269,17 @@ def _gemini(obj: Mapping[str, Any]) -> EventInfo:
     kind = str(obj.get("type", ""))
     info = EventInfo(kind, session_id=str(obj.get("session_id") or ""), waiting="")
     if kind == "result":
+        # stats.input_tokens is the whole prompt (cached + input); output_tokens the rest.
         stats = obj.get("stats") or {}
         if isinstance(stats, dict):
             info.input_tokens = _int(stats.get("input_tokens") or stats.get("input"))
             info.output_tokens = _int(stats.get("output_tokens") or stats.get("output"))
         info.usage_total = True
-    elif kind == "error":
-        info.error = str(obj.get("message") or "error")
+        if obj.get("status") == "error":
+            err = obj.get("error") or {}
+            info.error = str((err.get("message") if isinstance(err, dict) else err) or "error")
+    elif kind == "error" and obj.get("severity") != "warning":
+        info.error = str(obj.get("message") or "error")  # a warning is not a failure
     return info
 
 
@@ -284,10 +300,11 @@ def which(argv0: str, path: str | None = None) -> str | None:
 
 
 def first_missing(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """The program of ARGV when it cannot be found on env's PATH, else None."""
+    """The program of ARGV when it is not an executable file (a path) or cannot be found
+    on env's PATH, else None."""
     prog = argv[0]
     if os.sep in prog:
-        return None if os.access(prog, os.X_OK) else prog
+        return None if os.path.isfile(prog) and os.access(prog, os.X_OK) else prog
     return None if which(prog, env.get("PATH")) else prog
 
 

@@ -103,10 +103,16 @@ def prime_text(rig: Rig, hook: Hook) -> str:
             lines.append(f"- {note.at} {note.author}: {note.text}")
     ckpt = st.checkpoint
     if ckpt is not None and ckpt.dirty:
-        lines += ["", "## Last checkpoint",
-                  f"{ckpt.commit[:12]} at {ckpt.at} ({ckpt.reason}): uncommitted changes "
-                  "on top of the branch were saved and are in your worktree now.",
-                  f"See them with git diff; compare with git diff {ckpt.commit[:12]}."]
+        lines += ["", "## Last checkpoint"]
+        if st.conflicts:
+            lines += [f"{ckpt.commit[:12]} at {ckpt.at} ({ckpt.reason}): uncommitted changes "
+                      "were saved, but the branch moved since, and laying them over it "
+                      "conflicted."]
+        else:
+            lines += [f"{ckpt.commit[:12]} at {ckpt.at} ({ckpt.reason}): uncommitted changes "
+                      "on top of the branch were saved and are in your worktree now."]
+        lines += [f"See them with git diff; compare with git diff {ckpt.commit[:12]}."]
+    lines += _conflict_lines(st.conflicts)
     commits = recent_commits(rig, hook)
     if commits:
         lines += ["", "## Commits on your branch so far", *commits]
@@ -128,11 +134,35 @@ def resume_text(rig: Rig, hook: Hook) -> str:
     lines = [f"You were interrupted (polecat {hook.name}). Continue the same work where you "
              "stopped. Your worktree and commits are intact; uncommitted changes were "
              "restored from the last checkpoint. Run git status to see where you are."]
+    lines += _conflict_lines(hook.state.conflicts)
     notes = hook.notes()
     if notes:
         lines += ["", "Notes left since:"] + [f"- {n.author}: {n.text}" for n in notes[-5:]]
+    # What the session cannot know: comments since its last start (a rejected merge, a
+    # reviewer's request), and unread mail.
+    since = max((str(e.get("at", "")) for e in hook.transcript() if e.get("type") == "gt.start"),
+                default="")
+    news = [(b, c) for b in _beads(rig, hook.state.beads) for c in b.get("comments") or []
+            if str(c.get("created_at", "")) > since]  # (times are to the second)
+    if news:
+        lines += ["", "## New comments on your beads"]
+        for bead, c in news[-10:]:
+            lines.append(f"- {bead['id']} ({bead['status']}) {c['author']} at "
+                         f"{c['created_at']}: {c['text']}")
+    for section in _extra_sections(rig, hook):
+        lines += ["", section.rstrip()]
     lines += ["", "git gt-prime prints your full brief again if you need it."]
     return "\n".join(lines) + "\n"
+
+
+def _conflict_lines(paths: tuple[str, ...]) -> list[str]:
+    if not paths:
+        return []
+    return ["", "## Resolve these conflicts first",
+            "Restoring your last checkpoint over newer commits on the branch left conflict "
+            "markers (<<<<<<< ours, =======, >>>>>>> theirs; theirs is your saved edit) in:",
+            *[f"- {p}" for p in paths],
+            "Edit each file to the right content and remove the markers before anything else."]
 
 
 def _extra_sections(rig: Rig, hook: Hook) -> list[str]:

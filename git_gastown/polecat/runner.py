@@ -70,6 +70,9 @@ class Runner:
         state = hk.load_hook(repo, name, live=False).state
         self.base_usage = state.usage
         self.run_usage = Usage()
+        self.run_total: Usage | None = None  # the last totals event of this run (a result)
+        self.run_steps = Usage()  # increments since (Codex turns, events without an id)
+        self.messages: dict[str, Usage] = {}  # per API message id since the totals
         self.session_id = state.session_id
         self.folded_session = state.session_id
         self.finished = list(state.finished)
@@ -79,7 +82,7 @@ class Runner:
             "status": "setup" if launch.get("setup") else "running",
             "session_id": self.session_id, "last_event_at": "", "last_event_type": "",
             "waiting": "", "usage": state.usage.to_json(), "exit_code": None,
-            "finished": self.finished,
+            "finished": self.finished, "error": "",
         }
         # Open for the whole run; closed in finish().
         self.events: IO[bytes] = open(self.rdir / hk.EVENTS_FILE, "ab")  # noqa: SIM115
@@ -132,13 +135,25 @@ class Runner:
             self.session_id = info.session_id
             self.live["session_id"] = info.session_id
             important = True
+        if info.error and info.error != self.live["error"]:
+            self.live["error"] = info.error[:1000]
+            important = True
         if info.waiting is not None and info.waiting != self.live["waiting"]:
             self.live["waiting"] = info.waiting
             important = True
         if info.input_tokens or info.output_tokens or info.cost_usd:
             got = Usage(info.input_tokens, info.output_tokens, info.cost_usd)
-            # A run's result carries its totals; increments (Codex turns) are summed.
-            self.run_usage = got if info.usage_total else self.run_usage + got
+            # A run's result carries its totals and replaces what was summed before it;
+            # per-message usage counts once per message id (its last figures); other
+            # increments (Codex turns) are summed.
+            if info.usage_total:
+                self.run_total, self.run_steps, self.messages = got, Usage(), {}
+            elif info.message_id:
+                self.messages[info.message_id] = got
+            else:
+                self.run_steps = self.run_steps + got
+            self.run_usage = sum(self.messages.values(), self.run_total or Usage()) \
+                + self.run_steps
             self.live["usage"] = (self.base_usage + self.run_usage).to_json()
             important = True
         self.write_live(force=important)
@@ -184,13 +199,15 @@ class Runner:
             open(self.rdir / "stderr.log", "ab")  # noqa: SIM115 (closed once the child has it)
         # The agent gets its own process group, so whatever it leaves behind can be ended
         # with it; and a parent-death signal, so it does not outlive a killed runner.
-        proc = subprocess.Popen(
-            list(argv), cwd=self.worktree, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=err, preexec_fn=_die_with_parent(),
-            process_group=0,
-        )
-        if not merge_stderr:
-            err.close()
+        try:
+            proc = subprocess.Popen(
+                list(argv), cwd=self.worktree, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=err, preexec_fn=_die_with_parent(),
+                process_group=0,
+            )
+        finally:
+            if not merge_stderr:
+                err.close()
         self.proc = proc
         self.live.update(pid=proc.pid, pid_start=hk.process_start(proc.pid), waiting="")
         self.write_live(force=True)
@@ -235,12 +252,25 @@ class Runner:
         self.reap_group(proc.pid)
         return code
 
+    def cannot_start(self, program: str, exc: OSError, **fields: Any) -> int:
+        """Record why PROGRAM could not be started; the exit code a shell would give
+        (127: not found, 126: found but not executable)."""
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+        reason = f"cannot start {program}: {exc.strerror or exc}"
+        self.live["error"] = reason
+        self.note("gt.error", text=reason, **fields)
+        self.note("gt.exit", code=code, signal=0, **fields)
+        return code
+
     def run_setup(self) -> int:
         setup = str(self.launch.get("setup") or "")
         if not setup:
             return 0
         self.note("gt.setup", command=setup)
-        proc = self.start(["sh", "-c", setup], merge_stderr=True)
+        try:
+            proc = self.start(["sh", "-c", setup], merge_stderr=True)
+        except OSError as exc:
+            return self.cannot_start("sh", exc)
         code = self.pump(proc)
         self.note("gt.setup.exit", code=code)
         self.live["status"] = "running"
@@ -250,7 +280,10 @@ class Runner:
         argv = list(self.launch["argv"])
         shown = ["<prompt>" if len(a) > 200 or "\n" in a else a for a in argv]
         self.note("gt.start", argv=shown, resume=bool(self.launch.get("resume")))
-        proc = self.start(argv, merge_stderr=self.fmt == "text")
+        try:
+            proc = self.start(argv, merge_stderr=self.fmt == "text")
+        except OSError as exc:
+            return self.cannot_start(argv[0], exc)
         code = self.pump(proc)
         self.note("gt.exit", code=code, signal=-code if code < 0 else 0)
         return code
@@ -259,7 +292,10 @@ class Runner:
         """The built-in shell agent: each bead's run command, then a commit of the result."""
         for step in self.launch.get("shell") or []:
             self.note("gt.start", bead=step["bead"], command=step["run"])
-            proc = self.start(["sh", "-c", step["run"]], merge_stderr=True)
+            try:
+                proc = self.start(["sh", "-c", step["run"]], merge_stderr=True)
+            except OSError as exc:
+                return self.cannot_start("sh", exc, bead=step["bead"])
             code = self.pump(proc)
             self.note("gt.exit", bead=step["bead"], code=code, signal=-code if code < 0 else 0)
             if code != 0 or self.stopping:
@@ -311,9 +347,18 @@ class Runner:
             signal.signal(sig, self.on_signal)
         self.beat()
         self.write_live(force=True)
-        code = self.run_setup()
-        if code == 0 and not self.stopping:
-            code = self.run_shell() if self.fmt == "shell" else self.run_agent()
+        try:
+            code = self.run_setup()
+            if code == 0 and not self.stopping:
+                code = self.run_shell() if self.fmt == "shell" else self.run_agent()
+        except Exception as exc:  # never leave the Hook 'running' with the reason in a log
+            import traceback
+
+            traceback.print_exc()
+            self.live["error"] = f"the runner failed: {exc!r}"[:1000]
+            with contextlib.suppress(Exception):
+                self.note("gt.error", text=self.live["error"])
+            code = -1
         stopped = self.stopping or (self.rdir / "stop-requested").exists()
         self.live.update(exit_code=code, status="stopped" if stopped else "exited",
                          pid=0, pid_start=0, waiting="")
@@ -376,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     common_dir, name, run_id = args
+    if not hk.valid_name(name):
+        print(f"invalid polecat name {name!r}", file=sys.stderr)
+        return 2
     rdir = Path(common_dir) / "gt" / "polecats" / name
     launch: dict[str, Any] = json.loads((rdir / "launch.json").read_text())
     if launch.get("run_id") != run_id:
@@ -393,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Never leave a Hook that looks as if it were starting forever.
         print(f"{now_iso()} runner could not start: {exc!r}", file=sys.stderr)
         hk.fold(repo, name, reason=f"runner failed: {exc}"[:200], checkpoint=False,
-                status="exited", exit_code=-1)
+                status="exited", exit_code=-1, error=f"the runner could not start: {exc!r}"[:1000])
         return 1
     return runner.main()
 

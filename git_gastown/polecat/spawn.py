@@ -143,13 +143,17 @@ def _pick_name(taken: set[str]) -> str:
         n += 1
 
 
-def _pick_port(rig: Rig, hooks: list[Hook]) -> int:
+def _pick_port(rig: Rig, hooks: list[Hook], name: str) -> int:
+    """A GT_PORT no other polecat on this machine holds (polecat/ports.py)."""
+    from git_gastown.polecat import ports
+
     base = int(rig.setting("polecat.portBase", PORT_BASE))
-    used = {h.state.port for h in hooks if h.state.status != "nuked"}
-    port = base
-    while port in used:
-        port += 1
-    return port
+    own = {h.state.port for h in hooks if h.state.status != "nuked"}
+    try:
+        return ports.allocate(rig.repo.common_dir, name, base, own)
+    except OSError as exc:
+        raise GtError(f"cannot allocate a GT_PORT: {exc}",
+                      hint=f"check {ports.state_dir()}, or set polecat.portBase lower") from exc
 
 
 def _mark_beads(rig: Rig, ids: Sequence[str], name: str, actor: str) -> None:
@@ -204,7 +208,22 @@ def _agent_env(rig: Rig, state: HookState, worktree: Path, preset: Preset) -> di
     }
     if state.convoy:
         extra["GT_CONVOY"] = state.convoy
+    common = rig.repo.common_dir.resolve()
+    if common.name == ".git" and common.is_dir():
+        # The main checkout, where ignored files (.env) a setup command copies live.
+        extra["GT_MAIN"] = str(common.parent)
     return adapters.agent_env(os.environ, extra)
+
+
+def check_argv(preset: Preset) -> None:
+    """Fill the preset's templates with stand-in values, so a bad placeholder is refused
+    before anything is created."""
+    if preset.format == "shell":
+        return
+    values = {key: key for key in adapters.PLACEHOLDERS}
+    preset.argv(values)
+    if preset.resumable:
+        preset.argv(values, resume=True)
 
 
 def check_tmux(tmux: bool) -> None:
@@ -222,7 +241,8 @@ def check_program(preset: Preset) -> None:
     env = adapters.agent_env(os.environ, preset.env)
     missing = adapters.first_missing(list(preset.command), env)
     if missing:
-        raise UsageError(f"agent {preset.name}: program {missing!r} not found on PATH",
+        what = "is not an executable file" if os.sep in missing else "not found on PATH"
+        raise UsageError(f"agent {preset.name}: program {missing!r} {what}",
                          hint=f"install it, or set [agents.{preset.name}] command = [...] "
                          "in .gastown.toml")
 
@@ -252,8 +272,12 @@ def _start_runner(rig: Rig, hook: Hook, launch: Launch, env: dict[str, str]) -> 
         # tmux starts the pane from its server's environment: pass ours through a
         # private file the runner reads and deletes.
         _write_private(rdir / "env.json", json.dumps(env))
+        # The session of an earlier run stays after it ended (remain-on-exit, so a person
+        # can read the last output); no runner is alive in it by now, so end it.
+        _kill_tmux(launch.tmux)
         proc = subprocess.run(
-            ["tmux", "new-session", "-d", "-s", launch.tmux, "-c", launch.worktree, "--", *cmd],
+            ["tmux", "new-session", "-d", "-s", launch.tmux, "-c", launch.worktree, "--", *cmd,
+             ";", "set-option", "-t", launch.tmux, "remain-on-exit", "on"],
             env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
         )
         if proc.returncode != 0:
@@ -264,6 +288,12 @@ def _start_runner(rig: Rig, hook: Hook, launch: Launch, env: dict[str, str]) -> 
     with open(rdir / "runner.log", "ab") as log:
         subprocess.Popen(cmd, cwd=launch.worktree, env=env, stdin=subprocess.DEVNULL,
                          stdout=log, stderr=log, start_new_session=True, close_fds=True)
+
+
+def _kill_tmux(session: str) -> None:
+    if session:
+        subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True,
+                       stdin=subprocess.DEVNULL, check=False)
 
 
 def _tmux_name(rig: Rig, name: str) -> str:
@@ -330,23 +360,26 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     agent = req.agent or str(rig.setting("polecat.agent", "shell"))
     preset = _preset(rig, agent)
     check_program(preset)
+    check_argv(preset)
     check_tmux(req.tmux)
     if req.name:
         hk.check_name(req.name)
     beads = _check_beads(rig, bead_ids, req.name or "")
     if preset.format == "shell":
         _shell_plan(beads, ())
-    base = req.base or hk.target_branch(repo, rig.setting("refinery.target"))
-    base_commit = repo.git("rev-parse", "-q", "--verify", f"{base}^{{commit}}",
-                           check=False).stdout.decode().strip()
-    if not base_commit:
-        raise UsageError(f"unknown base {base!r}", hint="give --base BRANCH (e.g. main)")
+    # The work always lands on the target; --base only chooses where the branch starts.
+    target = landing_target(rig)
+    base_commit = _start_commit(repo, req.base, target)
     prefix = rig.prefix()
     with refs.locked(repo, "polecat-spawn"):
         hooks = hk.list_hooks(repo, live=False)
         taken = {h.name for h in hooks}
         name = req.name or _pick_name(taken)
         if name in taken:
+            if any(h.name == name and h.state.status == "nuked" for h in hooks):
+                raise UsageError(f"a polecat named {name} was nuked; its history keeps the name",
+                                 hint=f"choose another --name, or free it once its work is "
+                                 f"merged: git gt-polecat nuke --purge {name}")
             raise UsageError(f"a polecat named {name} already exists",
                              hint=f"choose another --name, or git gt-polecat spawn --resume {name}")
         branch = f"gt/{prefix}/{name}"
@@ -360,9 +393,10 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
                              hint="choose another --name, or remove that directory")
         author, email = _author(rig, name)
         state = HookState(
-            name=name, branch=branch, base=base, base_commit=base_commit, beads=bead_ids,
+            name=name, branch=branch, base=target, base_commit=base_commit, beads=bead_ids,
             convoy=convoy, agent=agent, status="spawning",
-            attempts={b: 1 for b in bead_ids}, worktree=str(path), port=_pick_port(rig, hooks),
+            attempts={b: 1 for b in bead_ids}, worktree=str(path),
+            port=_pick_port(rig, hooks, name),
             actor=req.actor, author=author, email=email, run_id=secrets.token_hex(6),
         )
         hook = hk.write_hook(repo, name, "spawn", lambda tx: None, create=state,
@@ -383,6 +417,25 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
     return hook
 
 
+def landing_target(rig: Rig) -> str:
+    """The branch a polecat's work lands on (the Refinery's target)."""
+    return hk.target_branch(rig.repo, rig.setting("refinery.target"))
+
+
+def _start_commit(repo: Repo, ref: str | None, target: str) -> str:
+    """The commit a new branch starts from: --base REF (any commit-ish), else the target."""
+    spec = ref if ref is not None else target
+    sha = "" if spec.startswith("-") or not spec else repo.git(
+        "rev-parse", "-q", "--verify", f"{spec}^{{commit}}", check=False).stdout.decode().strip()
+    if len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha):
+        return sha  # one commit (a range such as A..B prints several lines)
+    if ref is None:
+        raise UsageError(f"the target branch {target} does not exist",
+                         hint="create it, set gt.refinery.target, or give --base REF")
+    raise UsageError(f"--base {ref!r} does not name a commit",
+                     hint="give a branch, tag or commit, e.g. main, v1.2, HEAD~1 or a sha")
+
+
 @contextlib.contextmanager
 def _failed_start_recorded(repo: Repo, name: str) -> Iterator[None]:
     """If the agent cannot be started once the Hook exists, say so in the Hook (status
@@ -398,6 +451,9 @@ def _failed_start_recorded(repo: Repo, name: str) -> Iterator[None]:
 
 
 def _undo_spawn(repo: Repo, hook: Hook) -> None:
+    from git_gastown.polecat import ports
+
+    ports.release(repo.common_dir, hook.name)
     refs.delete_ref(repo, hook.ref)
     repo.git("worktree", "remove", "--force", str(hook.worktree), check=False)
     repo.git("branch", "-D", hook.branch, check=False)
@@ -410,7 +466,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
            actor: str = "") -> Hook:
     """Start a replacement agent on an existing Hook; recreate its worktree if gone."""
     repo = rig.repo
-    hook = hk.load_hook(repo, name)
+    hook = hk.load_hook(repo, hk.check_name(name))
     if hook.agent_alive() or hook.runner_alive():
         pid = hook.state.pid if hook.agent_alive() else hook.state.runner_pid
         raise Conflict(f"polecat {name} is still running (pid {pid})",
@@ -424,6 +480,7 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
                        hint=f"remove the Hook: git gt-polecat nuke {name}")
     preset = _preset(rig, agent or hook.state.agent)
     check_program(preset)
+    check_argv(preset)
     check_tmux(tmux)
     if preset.format == "shell":
         _shell_plan(beads, ())
@@ -432,7 +489,9 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     path = hook.worktree
     new_worktree = not (path.exists() and (path / ".git").exists())
     if new_worktree:
-        _recreate_worktree(repo, hook, path)
+        conflicts = _recreate_worktree(repo, hook, path)
+    else:  # an earlier restore's conflicts, as long as their markers are still there
+        conflicts = [p for p in hook.state.conflicts if _has_markers(path / p)]
     hk.mark_worktree(path, name)
     state = hook.state
     attempts = dict(state.attempts)
@@ -447,15 +506,25 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     # A finished bead that is open again (its merge was rejected, someone reopened it)
     # is to be done again.
     reopened = {b["id"] for b in beads if b["status"] == "open"}
-    hook = hk.update_state(
-        repo, name, "resume", subject=f"attempt {max(attempts.values())}",
+    changes: dict[str, Any] = dict(
         finished=tuple(b for b in state.finished if b not in reopened),
         status="spawning", attempts=attempts, agent=agent or state.agent,
         run_id=secrets.token_hex(6), folded=0, worktree=str(path), pid=0, pid_start=0,
-        runner_pid=0, runner_start=0, exit_code=None, waiting="",
+        runner_pid=0, runner_start=0, exit_code=None, waiting="", error="",
         tmux=_tmux_name(rig, name) if tmux else "",
         session_id=state.session_id if use_session else "",
+        conflicts=tuple(conflicts),
     )
+
+    def apply(tx: hk.HookTx) -> None:
+        tx.state = tx.state.replace(**changes)
+        if conflicts and new_worktree:
+            warning = {"type": "gt.warning", "at": now_iso(), "paths": conflicts,
+                       "text": "restoring the last checkpoint left conflict markers"}
+            hk.append_transcript(tx, (json.dumps(warning) + "\n").encode())
+
+    hook = hk.write_hook(repo, name, "resume", apply,
+                         subject=f"attempt {max(attempts.values())}")
     with _failed_start_recorded(repo, name):
         _mark_beads(rig, [b["id"] for b in beads], name, actor or name)
         _launch(rig, hook, preset, resume_session=use_resume, new_worktree=new_worktree,
@@ -475,9 +544,19 @@ def _check_open_beads(rig: Rig, hook: Hook) -> list[dict[str, Any]]:
     return out
 
 
-def _recreate_worktree(repo: Repo, hook: Hook, path: Path) -> None:
+def _has_markers(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(4 << 20)
+    except OSError:
+        return False
+    return b"\n<<<<<<< " in b"\n" + data and b"\n>>>>>>> " in data
+
+
+def _recreate_worktree(repo: Repo, hook: Hook, path: Path) -> list[str]:
     """Make the worktree again from the branch (or the checkpoint's head) and lay the last
-    checkpoint's uncommitted changes over it."""
+    checkpoint's uncommitted changes over it; return the paths left with conflict markers
+    (the branch moved since the checkpoint and both changed them)."""
     repo.git("worktree", "prune")
     st = hook.state
     ckpt = st.checkpoint
@@ -497,8 +576,9 @@ def _recreate_worktree(repo: Repo, hook: Hook, path: Path) -> None:
                           f"{st.branch} and its start commit are missing",
                           hint="fetch them (git gt-sync, or git fetch) and resume again")
         repo.git("worktree", "add", "-q", "-b", st.branch, str(path), start)
-    if ckpt is not None:
-        hk.restore_checkpoint(repo, path, ckpt)
+    if ckpt is None:
+        return []
+    return hk.restore_checkpoint(repo, path, ckpt)
 
 
 def resume_convoy(rig: Rig, convoy: str, *, agent: str | None = None, tmux: bool = False,
@@ -547,9 +627,7 @@ def stop(rig: Rig, name: str, *, timeout: float = 10.0) -> Hook:
         if hook.agent_alive():
             _signal_group(st.pid, signal.SIGKILL)  # the agent leads its own group
         time.sleep(0.1)
-    if st.tmux:
-        subprocess.run(["tmux", "kill-session", "-t", st.tmux], capture_output=True,
-                       stdin=subprocess.DEVNULL, check=False)
+    _kill_tmux(st.tmux)
     hook = hk.load_hook(repo, name, live=False)
     if hook.state.status in LIVE_STATUSES:
         # The runner was killed before it folded (or never ran): fold and mark it here.
@@ -568,6 +646,8 @@ class NukeReport:
     worktree_removed: bool
     branch_removed: bool
     purged: bool
+    branch: str = ""
+    recover: str = ""  # the commit holding the work: git worktree add DIR <recover>
 
 
 def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> NukeReport:
@@ -580,7 +660,8 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
         raise Conflict(f"polecat {name} is running",
                        hint=f"stop it first: git gt-polecat stop {name}")
     ckpt_commit = ""
-    unsaved = hk.unsaved_work(hook)
+    target = landing_target(rig)
+    unsaved = hk.unsaved_work(hook, targets=[target])
     if not unsaved.safe and not force:
         raise Conflict(f"refusing to nuke {name}: {'; '.join(unsaved.reasons)}",
                        hint=f"land or checkpoint it first, or nuke --force to checkpoint "
@@ -590,14 +671,19 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
         hook = hk.fold(repo, name, reason="nuke")
         ckpt_commit = hook.state.checkpoint.commit if hook.state.checkpoint else ""
         hook = hk.load_hook(repo, name)
-        again = hk.unsaved_work(hook)
+        again = hk.unsaved_work(hook, targets=[target])
         if not again.safe:
             raise GtError(f"checkpointing {name} did not cover its work: "
                           f"{'; '.join(again.reasons)}",
                           hint="nothing was removed; inspect the worktree by hand")
-    if purge and not _merged(repo, hook):
+    elif unsaved.branch_tip:
+        # No worktree to checkpoint: keep the branch's commits in the hook ref instead.
+        kept = unsaved.branch_tip
+        hook = hk.write_hook(repo, name, "keep", lambda tx: tx.parents.append(kept),
+                             subject=f"keep branch tip {kept[:12]}")
+    if purge and not _merged(repo, hook, target):
         raise Conflict(f"refusing to purge {name}: branch {hook.branch} is not merged into "
-                       f"{hook.state.base}", hint="nuke without --purge keeps the work in the "
+                       f"{target}", hint="nuke without --purge keeps the work in the "
                        "hook ref")
     removed_wt = False
     if path.exists():
@@ -607,23 +693,31 @@ def nuke(rig: Rig, name: str, *, force: bool = False, purge: bool = False) -> Nu
     removed_branch = False
     branch_ref = f"refs/heads/{hook.branch}"
     tip = repo.git("rev-parse", "-q", "--verify", branch_ref, check=False).stdout.decode().strip()
-    if tip and hk.reachable(repo, tip, [hk._target_ref(hook.state.base), hook.ref]):
+    if tip and hk.reachable(repo, tip, [hk._target_ref(hook.state.base),
+                                        hk._target_ref(target), hook.ref]):
         repo.git("update-ref", "-d", branch_ref, tip)
         removed_branch = True
+    last = hook.state.checkpoint
+    recover = "" if purge else ((last.commit if last and last.dirty else "") or tip)
     if purge:
         refs.delete_ref(repo, hook.ref, hook.tip)
     else:
         hk.update_state(repo, name, "nuke", status="nuked", pid=0, runner_pid=0)
     _release_beads(rig, hook)
+    _kill_tmux(hook.state.tmux)
     _remove_runtime(hook)
-    return NukeReport(name, ckpt_commit, removed_wt, removed_branch, purge)
+    from git_gastown.polecat import ports
+
+    ports.release(repo.common_dir, name)
+    return NukeReport(name, ckpt_commit, removed_wt, removed_branch, purge,
+                      branch=hook.branch if tip else "", recover=recover)
 
 
-def _merged(repo: Repo, hook: Hook) -> bool:
+def _merged(repo: Repo, hook: Hook, target: str) -> bool:
     branch_ref = f"refs/heads/{hook.branch}"
     tip = repo.git("rev-parse", "-q", "--verify", branch_ref, check=False).stdout.decode().strip()
     tip = tip or (hook.state.checkpoint.head if hook.state.checkpoint else "")
-    return hk.reachable(repo, tip, [hk._target_ref(hook.state.base)])
+    return hk.reachable(repo, tip, [hk._target_ref(target)])
 
 
 def _release_beads(rig: Rig, hook: Hook) -> None:

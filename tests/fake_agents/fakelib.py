@@ -1,4 +1,5 @@
-"""Shared engine of the fake agents (claude, codex): scripted work, real output formats.
+"""Shared engine of the fake agents (claude, codex, gemini, aider): scripted work, real
+output formats.
 
 A fake agent runs a script of actions, separated by ';', taken from an environment
 variable (FAKE_CLAUDE_SCRIPT / FAKE_CODEX_SCRIPT for a fresh run,
