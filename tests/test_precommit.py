@@ -54,6 +54,10 @@ def test_pre_commit_install_commit_and_push_with_autosync(tmp_path: Path,
     assert "through pre-commit" in str(found["hooks"]["message"])
 
     repo.git("config", "gt.autosync", "true")
+    # gastown's own git commands carry GT_HOOKS=0: through pre-commit they stay quiet too.
+    quiet = repo.run("git", "push", "origin", "main", env=dict(repo.env, GT_HOOKS="0"))
+    assert "git-gastown (pre-push)" in quiet.out + quiet.err
+    assert not (repo.path / ".git/gt/logs/autosync.log").exists()
     bid = repo.create("travels with the push")
     repo.commit_file("code.txt", "x\n")
     push = repo.run("git", "push", "origin", "main")
