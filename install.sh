@@ -26,7 +26,7 @@ done
 
 src=$(cd "$(dirname "$0")" && pwd)
 # An absolute prefix: the symlinks in DIR/bin point into it, and relative ones would dangle.
-mkdir -p "$prefix" && prefix=$(cd "$prefix" && pwd)
+case "$prefix" in /*) ;; *) prefix="$(pwd)/$prefix" ;; esac
 venv="$prefix/share/git-gastown/venv"
 bindir="$prefix/bin"
 mandir="$prefix/share/man"
@@ -43,8 +43,15 @@ remove_installed() {
 
 if [ "$uninstall" = 1 ]; then
     remove_installed
-    rm -rf "$venv"
-    rmdir "$prefix/share/git-gastown" 2>/dev/null || true
+    rm -rf "$prefix/share/git-gastown"
+    # The directories an install made, each removed only if nothing else is in it.
+    for d in "$mandir/man1" "$mandir/man7" "$mandir" \
+             "$prefix/share/bash-completion/completions" "$prefix/share/bash-completion" \
+             "$prefix/share/zsh/site-functions" "$prefix/share/zsh" \
+             "$prefix/share/fish/vendor_completions.d" "$prefix/share/fish/vendor_conf.d" \
+             "$prefix/share/fish" "$prefix/share" "$bindir"; do
+        rmdir "$d" 2>/dev/null || true
+    done
     echo "git-gastown removed from $prefix (repositories keep their refs/gt/* data;"
     echo "run 'git gt-init --uninstall' in a repository first to restore its hooks)"
     exit 0

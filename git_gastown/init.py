@@ -41,7 +41,8 @@ class InitReport:
     prefix: str
     created: bool
     hooks_dir: str
-    hooks: dict[str, str] = field(default_factory=dict)  # name -> installed|updated|chained
+    # name -> installed|chained|updated|unchanged
+    hooks: dict[str, str] = field(default_factory=dict)
     remotes: list[str] = field(default_factory=list)
     adopted: str | None = None  # the remote whose beads history this clone took
 
@@ -79,6 +80,8 @@ def init(
     python: str | None = None,
     adopt: bool = True,
 ) -> InitReport:
+    if prefix is not None:
+        ids.check_prefix(prefix)
     store = BeadStore(repo)
     tip = store.tip()
     created = False
@@ -88,14 +91,13 @@ def init(
         if found is not None:
             adopted, chosen = adopt_remote(repo, store, *found, prefix=prefix)
     if adopted is None and tip is None:
-        chosen = ids.check_prefix(prefix) if prefix else ids.prefix_from_name(_repo_name(repo))
+        chosen = prefix if prefix is not None else ids.prefix_from_name(_repo_name(repo))
         store.create_root({"format": 1, "prefix": chosen}, actor)
         created = True
     elif tip is not None:
         meta = store.read_meta(tip)
         chosen = str(meta.get("prefix") or "gt")
-        if prefix and prefix != chosen:
-            ids.check_prefix(prefix)
+        if prefix is not None and prefix != chosen:
             meta["prefix"] = prefix
             store.set_meta(meta, actor)
             chosen = prefix
@@ -147,7 +149,7 @@ def adopt_remote(repo: Repo, store: BeadStore, remote: str, tip: str, *,
                       "--no-adopt to start a separate history") from exc
     meta = merge.check_meta(read_file_at(store.objects, tree, merge.META_PATH), where)
     theirs = str(meta["prefix"])
-    if prefix and prefix != theirs:
+    if prefix is not None and prefix != theirs:
         raise UsageError(f"{where} already uses prefix {theirs!r}, not {prefix!r}",
                          hint="run git gt-init without --prefix to adopt it "
                               "(or --no-adopt to start a separate history)")
@@ -157,42 +159,86 @@ def adopt_remote(repo: Repo, store: BeadStore, remote: str, tip: str, *,
 
 
 def _repo_name(repo: Repo) -> str:
-    if repo.worktree is not None:
+    """The repository's name, the same from every worktree: its main worktree's folder
+    (webapp for webapp/.git), else the bare repository's (webapp for webapp.git)."""
+    if repo.worktree is not None and repo.git_dir == repo.common_dir:
         return repo.worktree.name
     return repo.common_dir.name.removesuffix(".git") or repo.common_dir.parent.name
 
 
+def _hook_dirs(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """manifest["hook_dirs"]: every directory we installed into -> hook name -> what was
+    there before ({"had_original": bool, "link": the original symlink's text or None}).
+    Older manifests ("hooks": name -> {"dir", "had_original"}) are read into it."""
+    dirs: dict[str, dict[str, Any]] = manifest.setdefault("hook_dirs", {})
+    for name, info in manifest.pop("hooks", {}).items():
+        if isinstance(info, dict) and info.get("dir"):
+            dirs.setdefault(str(info["dir"]), {}).setdefault(
+                name, {"had_original": bool(info.get("had_original")), "link": None})
+    return dirs
+
+
 def install_hooks(repo: Repo, manifest: dict[str, Any], python: str) -> dict[str, str]:
+    """Install the stubs; each hook's state: installed, chained, updated or unchanged."""
     hooks_dir = repo.hooks_dir()
     hooks_dir.mkdir(parents=True, exist_ok=True)
     source = hooks_source()
     result: dict[str, str] = {}
-    recorded: dict[str, Any] = manifest.setdefault("hooks", {})
+    recorded = _hook_dirs(manifest).setdefault(str(hooks_dir), {})
+    # Judge every hook before writing any: post-merge may be a symlink to post-commit,
+    # which would read as ours once post-commit is our stub. A symlink is never ours
+    # (we write files), so it is moved aside and chained like any foreign hook.
+    before = {name: _state(hooks_dir / name) for name in HOOKS}
+    for name, state in before.items():
+        orig = hooks_dir / (name + ORIG_SUFFIX)
+        if state == "foreign" and (orig.exists() or orig.is_symlink()):
+            raise GtError(
+                f"both {hooks_dir / name} and {orig} exist and neither is gastown's",
+                hint=f"merge them by hand, or move {orig} away, then rerun git gt-init",
+            )
     for name in HOOKS:
         text = (source / name).read_text().replace("@PYTHON@", python)
         target = hooks_dir / name
-        orig = hooks_dir / (name + ORIG_SUFFIX)
-        state = "installed"
-        if target.exists() or target.is_symlink():
-            if _is_ours(target):
-                state = "updated"
-            else:
-                if orig.exists() or orig.is_symlink():
-                    raise GtError(
-                        f"both {target} and {orig} exist and neither is gastown's",
-                        hint=f"merge them by hand, or move {orig} away, then rerun git gt-init",
-                    )
-                os.replace(target, orig)
-                state = "chained"
-        recorded.setdefault(name, {"dir": str(hooks_dir), "had_original": state == "chained"})
-        if state == "chained":
-            recorded[name]["had_original"] = True
+        state = before[name]
+        if state == "foreign":
+            link = os.readlink(target) if target.is_symlink() else None
+            os.replace(target, hooks_dir / (name + ORIG_SUFFIX))
+            if link is not None:
+                _repoint(hooks_dir, name, link, before)
+            recorded[name] = {"had_original": True, "link": link}
+            result[name] = "chained"
+        else:
+            recorded.setdefault(name, {"had_original": False, "link": None})
+            if state == "ours" and target.read_text(errors="replace") == text \
+                    and os.access(target, os.X_OK):
+                result[name] = "unchanged"
+                continue
+            result[name] = "updated" if state == "ours" else "installed"
         tmp = target.with_name(f".{name}.gt-tmp")
         tmp.write_text(text)
         tmp.chmod(0o755)
         os.replace(tmp, target)
-        result[name] = state
     return result
+
+
+def _state(path: Path) -> str:
+    if path.is_symlink():
+        return "foreign"
+    if not path.exists():
+        return "absent"
+    return "ours" if _is_ours(path) else "foreign"
+
+
+def _repoint(hooks_dir: Path, name: str, link: str, before: dict[str, str]) -> None:
+    """A chained symlink to another hook that is also chained now points at that hook's
+    moved original, so it still runs the user's script and not our stub."""
+    target = Path(link) if os.path.isabs(link) else hooks_dir / link
+    other = target.name
+    if (target.parent.resolve() == hooks_dir.resolve() and before.get(other) == "foreign"
+            and other != name):
+        moved = hooks_dir / (name + ORIG_SUFFIX)
+        moved.unlink()
+        os.symlink(other + ORIG_SUFFIX, moved)
 
 
 def _is_ours(path: Path) -> bool:
@@ -218,25 +264,64 @@ def add_refspecs(repo: Repo, manifest: dict[str, Any]) -> list[str]:
 
 
 def uninstall(repo: Repo) -> dict[str, Any]:
-    """Put back the hooks exactly as they were and drop our refspecs; keep all data."""
+    """Put back the hooks exactly as they were and drop our refspecs; keep all data.
+
+    A hook that is no longer our stub (something rewrote it after git gt-init) is left
+    alone, with the original it replaced, and reported in "kept"; its manifest entry
+    stays so a later uninstall can finish once it is sorted out.
+    """
     manifest = _read_manifest(repo)
+    installed = bool(manifest.get("hooks") or manifest.get("hook_dirs")
+                     or manifest.get("refspecs"))
     restored: dict[str, str] = {}
-    for name, info in manifest.get("hooks", {}).items():
-        hooks_dir = Path(info.get("dir") or repo.hooks_dir())
-        target = hooks_dir / name
-        orig = hooks_dir / (name + ORIG_SUFFIX)
-        if _is_ours(target):
-            target.unlink()
-            restored[name] = "removed"
-        if orig.exists() or orig.is_symlink():
-            os.replace(orig, target)
-            restored[name] = "restored original"
+    kept: dict[str, str] = {}
+    dirs = _hook_dirs(manifest)
+    for directory, hooks in list(dirs.items()):
+        hooks_dir = Path(directory)
+        for name, info in list(hooks.items()):
+            key = name if len(dirs) == 1 else str(hooks_dir / name)
+            what = _restore(hooks_dir, name, info)
+            if what.startswith("kept"):
+                kept[key] = what
+                continue
+            if what:
+                restored[key] = what
+            del hooks[name]
+        if not hooks:
+            del dirs[directory]
+    removed = sorted(manifest.get("refspecs", {}))
     for remote, specs in manifest.get("refspecs", {}).items():
         for spec in specs:
             repo.config_unset(f"remote.{remote}.fetch", "^" + _regex_escape(spec) + "$")
-    with contextlib.suppress(FileNotFoundError):
-        _manifest_path(repo).unlink()
-    return {"hooks": restored, "refspecs_removed": sorted(manifest.get("refspecs", {}))}
+    manifest["refspecs"] = {}
+    if dirs:
+        _write_manifest(repo, manifest)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            _manifest_path(repo).unlink()
+    return {"installed": installed, "hooks": restored, "kept": kept,
+            "refspecs_removed": removed}
+
+
+def _restore(hooks_dir: Path, name: str, info: dict[str, Any]) -> str:
+    target = hooks_dir / name
+    orig = hooks_dir / (name + ORIG_SUFFIX)
+    has_orig = orig.exists() or orig.is_symlink()
+    present = target.exists() or target.is_symlink()
+    if present and (target.is_symlink() or not _is_ours(target)):
+        where = f"; your original is at {orig}" if has_orig else ""
+        return f"kept: {target} was changed after git gt-init{where}"
+    if present:
+        target.unlink()
+    if not has_orig:
+        return "removed" if present else ""
+    link = info.get("link")
+    if isinstance(link, str):
+        orig.unlink()
+        os.symlink(link, target)
+    else:
+        os.replace(orig, target)
+    return "restored original"
 
 
 def _regex_escape(text: str) -> str:

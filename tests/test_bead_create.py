@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import Repo
+from conftest import Repo, make_repo
 
 BEAD_KEYS = {
     "id", "title", "type", "status", "priority", "assignee", "description", "design",
@@ -94,16 +97,46 @@ def test_bad_titles(repo: Repo) -> None:
 def test_child_ids_hang_under_the_parent(repo: Repo) -> None:
     parent = repo.create("Epic", "-t", "epic")
     kids = [repo.create(f"child {i}", "--parent", parent) for i in range(3)]
+    tag = kids[0][len(parent) + 1:-1]
+    assert re.fullmatch(r"[0-9a-z]{5}", tag)  # this clone's tag, then its counter
+    assert kids == [f"{parent}.{tag}{n}" for n in (1, 2, 3)]
     for kid in kids:
-        assert re.fullmatch(re.escape(parent) + r"\.[0-9a-z]{3}", kid)
         b = repo.show(kid)
         assert b["parent"] == parent
         assert {"id": parent, "type": "parent-child"} in b["dependencies"]
-    assert len(set(kids)) == 3
     grandchild = repo.create("grandchild", "--parent", kids[0])
-    assert re.fullmatch(re.escape(kids[0]) + r"\.[0-9a-z]{3}", grandchild)
+    assert grandchild == f"{kids[0]}.{tag}1"
+    repo.bead("delete", kids[2])
+    assert repo.create("after a delete", "--parent", parent) == f"{parent}.{tag}4"
+    kids.append(f"{parent}.{tag}4")
+    kids.remove(kids[2])
     listed = [b["id"] for b in repo.bead("list", "--parent", parent, "--json").json()]
     assert sorted(listed) == sorted(kids)
+
+
+def test_two_clones_never_mint_the_same_child_id(tmp_path: Path, env: dict[str, str]) -> None:
+    """Each clone numbers children under its own random tag, so children that two clones
+    add to one parent before syncing keep their ids; ids of the old form stay valid."""
+    a = make_repo(tmp_path / "a", env)
+    epic = a.create("Epic", "-t", "epic")
+    a.gt("bead", "import", "-", input=json.dumps(
+        {"id": f"{epic}.x2q", "title": "old-style child",
+         "dependencies": [{"id": epic, "type": "parent-child"}]}) + "\n")
+    subprocess.run(["git", "clone", "-q", str(a.path), str(tmp_path / "b")], env=env,
+                   check=True, capture_output=True)
+    b = Repo(tmp_path / "b", env)
+    assert "adopted" in b.gt("init").out
+    from_a = [a.create(f"a{i}", "--parent", epic) for i in range(3)]
+    from_b = [b.create(f"b{i}", "--parent", epic) for i in range(3)]
+    assert not set(from_a) & set(from_b)
+    assert from_a[0][:-1] != from_b[0][:-1]  # two tags
+    b.gt("sync")
+    a.git("remote", "add", "b", str(b.path))
+    a.gt("sync", "b")
+    for r in (a, b):
+        listed = {x["id"] for x in r.bead("list", "--parent", epic, "--json").json()}
+        assert listed == {f"{epic}.x2q", *from_a, *from_b}
+    assert b.show(f"{epic}.x2q")["parent"] == epic
 
 
 def test_parent_must_exist(repo: Repo) -> None:

@@ -145,16 +145,34 @@ def test_dep_tree(repo: Repo) -> None:
                    "  related -> gt-ghost [missing] (missing)\n")
     tree = repo.bead("dep", "tree", "gt-root1", "--json").json()
     assert tree == {
-        "id": "gt-root1", "title": "root", "status": "open", "deps": [
-            {"id": "gt-mid01", "title": "middle", "status": "in_progress", "type": "blocks",
+        "id": "gt-root1", "title": "root", "status": "open", "deleted": False, "deps": [
+            {"id": "gt-mid01", "title": "middle", "status": "in_progress", "deleted": False,
+             "type": "blocks",
              "deps": [{"id": "gt-leaf1", "title": "leaf", "status": "closed",
-                       "type": "parent-child", "deps": []}]},
-            {"id": "gt-ghost", "title": "(missing)", "status": "missing", "type": "related",
-             "deps": []}]}
+                       "deleted": False, "type": "parent-child", "deps": []}]},
+            {"id": "gt-ghost", "title": "(missing)", "status": "missing", "deleted": False,
+             "type": "related", "deps": []}]}
     shallow = repo.bead("dep", "tree", "gt-root1", "--depth", "1", "--json").json()
     assert shallow["deps"][0]["deps"] == []
     r = repo.bead("dep", "tree", "gt-nope1", check=False)
     assert r.code == 3 and "no bead gt-nope1" in r.err
+
+
+def test_deleting_a_bead_others_depend_on(repo: Repo) -> None:
+    epic = repo.create("Epic A", "-t", "epic")
+    kid = repo.create("kid", "--parent", epic)
+    waiter = repo.create("waiter", "--dep", f"blocks:{epic}")
+    r = repo.bead("delete", epic)
+    assert r.out == f"{epic}: deleted\n"
+    assert r.err == (f"git gt-bead: warning: {epic} was deleted while 2 bead(s) depend on "
+                     f"it: {waiter} (blocks), {kid} (parent-child); they no longer wait for "
+                     "it (git gt-bead dep rm to tidy)\n")
+    r = repo.bead("delete", repo.create("alone"), "--json")
+    assert r.err == ""
+    assert repo.bead("dep", "tree", waiter).out == (
+        f"{waiter} [open] waiter\n  blocks -> {epic} [deleted] Epic A\n")
+    node = repo.bead("dep", "tree", waiter, "--json").json()["deps"][0]
+    assert (node["id"], node["deleted"], node["deps"]) == (epic, True, [])
 
 
 def test_dep_cycles_reports_cycles_a_merge_or_import_made(repo: Repo) -> None:

@@ -101,12 +101,12 @@ def test_import_missing_file(repo: Repo, tmp_path: Path) -> None:
 def imported(repo: Repo) -> Repo:
     before = tip(repo)
     r = repo.bead("import", str(BEADS_SAMPLE), "--actor", "migrator")
-    assert r.out == "imported: 16 created, 0 updated, 0 unchanged\n"
+    assert r.out == "imported: 19 created, 0 updated, 0 unchanged\n"
     assert repo.git("rev-list", "--count", f"{before}..refs/gt/beads") == "1"
     subject, body = repo.git("log", "-1", "--format=%s%x00%b", "refs/gt/beads").split("\x00")
-    assert subject == "import 16 beads"
+    assert subject == "import 19 beads"
     assert "Gt-Actor: migrator\nGt-Op: import\n" in body
-    assert body.count("Gt-Bead: bd-") == 16
+    assert body.count("Gt-Bead: ") == 19
     return repo
 
 
@@ -128,14 +128,17 @@ def test_beads_sample_is_the_documented_format() -> None:
     assert {d["type"] for d in deps} >= {"blocks", "related", "parent-child",
                                          "discovered-from", "conditional-blocks", "waits-for"}
     comments = [c for r in records for c in r.get("comments") or []]
-    assert comments and all(set(c) == {"id", "issue_id", "author", "text", "created_at"}
+    assert comments and all(set(c) - {"id"} == {"issue_id", "author", "text", "created_at"}
                             for c in comments)
+    assert any("id" not in c for c in comments)  # some exports carry none
+    assert any("-" in r["id"].rpartition("-")[0] for r in records)  # hacker-news-a3f2dd
+    assert any("." in r["id"].rpartition("-")[0] for r in records)  # GPUPolynomials.jl-ab1
     assert all((r["status"] == "closed") == bool(r.get("closed_at")) for r in records)
 
 
 def test_beads_fields_are_mapped(imported: Repo) -> None:
     beads = exported(imported)
-    assert len(beads) == 16
+    assert len(beads) == 19
     epic = beads["bd-a1b2"]
     assert (epic["title"], epic["type"], epic["status"], epic["priority"],
             epic["assignee"]) == ("Auth overhaul", "epic", "open", 1, "alice")
@@ -208,11 +211,13 @@ def test_beads_statuses_types_and_dep_types_we_lack_are_kept(imported: Repo) -> 
 def test_imported_beads_work_like_ours(imported: Repo) -> None:
     ready = [b["id"] for b in imported.bead("ready", "--json").json()]
     # not: in progress, blocked, deferred, hooked, closed, deleted, or a non-work type
-    assert ready == ["bd-a1b2", "bd-z7a8", "bd-q7r8"]
+    assert ready == ["bd-a1b2", "hacker-news-a3f2dd", "bd-z7a8", "hacker-news-a3f2dd.1",
+                     "bd-q7r8"]
     blocked = {b["id"]: [r["id"] for r in b["blocked_by"]]
                for b in imported.bead("blocked", "--json").json()}
     assert blocked == {"bd-a1b2.2": ["bd-a1b2.1"], "bd-e5f6": ["bd-e5f6", "bd-a1b2.1"],
-                       "bd-m3n4": ["bd-a1b2.1"]}
+                       "bd-m3n4": ["bd-a1b2.1"],
+                       "GPUPolynomials.jl-ab1": ["hacker-news-a3f2dd.1"]}
     imported.bead("close", "bd-a1b2.1")
     assert "bd-a1b2.2" in [b["id"] for b in imported.bead("ready", "--json").json()]
     child = imported.create("More auth work", "--parent", "bd-a1b2")
@@ -228,8 +233,38 @@ def test_imported_beads_work_like_ours(imported: Repo) -> None:
 def test_beads_reimport_is_idempotent(imported: Repo) -> None:
     before = tip(imported)
     r = imported.bead("import", str(BEADS_SAMPLE), "--json")
-    assert r.json() == {"created": 0, "updated": 0, "unchanged": 16}
+    assert r.json() == {"created": 0, "updated": 0, "unchanged": 19}
     assert tip(imported) == before
+    # a comment without an id gets one from its content: the same in every import
+    comments = imported.show("hacker-news-a3f2dd")["comments"]
+    assert [c["text"] for c in comments] == ["A comment exported without an id."]
+    assert comments[0]["id"].startswith("c-") and len(comments[0]["id"]) == 14
+
+
+def test_hyphenated_and_dotted_beads_prefixes_work_everywhere(imported: Repo) -> None:
+    """Beads takes its prefix from the directory name (hacker-news-a3f2dd): such ids
+    import and then work in every command; ours keep the prefix this rig chose."""
+    epic, child, port = "hacker-news-a3f2dd", "hacker-news-a3f2dd.1", "GPUPolynomials.jl-ab1"
+    assert imported.show(child)["parent"] == epic
+    shown = imported.bead("show", port).out
+    assert shown.startswith(f"{port}: Port the kernels\n")
+    assert "  created 2025-10-04T09:00:00Z; updated" in shown  # no creator: no "by"
+    imported.bead("update", port, "-p", "0")
+    imported.bead("label", "add", port, "gpu")
+    assert imported.show(port)["priority"] == 0
+    imported.bead("dep", "add", epic, "related", port)
+    imported.bead("dep", "rm", port, "blocks", child)
+    assert imported.bead("ready", "--json").json()[0]["id"] == port
+    r = imported.bead("dep", "add", child, "blocks", child.upper(), check=False)
+    assert r.code == 3 and "HACKER-NEWS-A3F2DD.1" in r.err
+    assert f"did you mean {child}" in r.err  # closest ids match without case
+    grandchild = imported.create("Deeper", "--parent", child)
+    assert grandchild.startswith(child + ".")
+    prefix = json.loads(imported.git("show", "refs/gt/beads:meta.json"))["prefix"]
+    ours = imported.create("ours")
+    assert ours.startswith(prefix + "-") and len(ours) == len(prefix) + 6
+    r = imported.bead("show", "news-a3f2de", check=False)
+    assert r.code == 3 and epic in r.err
 
 
 BAD_LINES = [
@@ -300,3 +335,30 @@ def test_import_refuses_binary(repo: Repo, tmp_path: Path) -> None:
     (tmp_path / "bin").write_bytes(b'{"id": "gt-aaaaa"}\n\xff\xfe\n')
     r = repo.bead("import", str(tmp_path / "bin"), check=False)
     assert r.code == 2 and "is not UTF-8 text" in r.err
+
+
+def test_import_warns_about_cycles_missing_targets_and_duplicates(repo: Repo) -> None:
+    lines = [
+        {"id": "bd-5", "title": "five", "issue_type": "task", "dependencies": [
+            {"issue_id": "bd-5", "depends_on_id": "bd-6", "type": "blocks"}]},
+        {"id": "bd-6", "title": "six", "issue_type": "task", "dependencies": [
+            {"issue_id": "bd-6", "depends_on_id": "bd-5", "type": "blocks"}]},
+        {"id": "bd-2", "title": "two", "issue_type": "task", "dependencies": [
+            {"issue_id": "bd-2", "depends_on_id": "bd-99", "type": "blocks"}]},
+        {"id": "bd-8", "title": "a", "issue_type": "task"},
+        {"id": "bd-8", "title": "b", "issue_type": "task"},
+    ]
+    text = "".join(json.dumps(x) + "\n" for x in lines)
+    r = repo.gt("bead", "import", "-", input=text)
+    assert r.out == "imported: 4 created, 1 updated, 0 unchanged\n"
+    assert r.err.splitlines() == [
+        "git gt-bead: warning: bd-8 is on 2 lines; each later line updated what the "
+        "earlier ones set",
+        "git gt-bead: warning: bd-2 depends on bd-99, which this rig does not have; such a "
+        "dependency blocks nothing",
+        "git gt-bead: warning: the import made a dependency cycle: bd-5 -> bd-6 -> bd-5 "
+        "(git gt-bead dep rm to break it)"]
+    r = repo.gt("bead", "import", "-", "--json", input=text)
+    codes = [json.loads(x)["warning"]["code"] for x in r.err.splitlines()]
+    assert codes == ["duplicate_id", "missing_target", "dependency_cycle"]
+    assert repo.show("bd-8")["title"] == "b"

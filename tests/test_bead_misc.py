@@ -130,3 +130,15 @@ def test_history_lists_every_change(repo: Repo) -> None:
     assert any("bob  title = second title  [" in ln for ln in text)
     r = repo.bead("history", "gt-zzzzz", check=False)
     assert r.code == 3 and "no bead gt-zzzzz" in r.err
+
+
+def test_history_is_in_commit_order_within_one_second(repo: Repo) -> None:
+    bead_id = repo.create("x")
+    repo.bead("label", "add", bead_id, "ui", "backend")
+    repo.bead("label", "rm", bead_id, "ui")
+    repo.bead("comment", bead_id, "hello world")
+    changes = repo.bead("history", bead_id, "--json").json()
+    order = [(ch["section"], ch["key"], ch["value"]) for ch in changes
+             if ch["section"] != "fields"]
+    assert order == [("labels", "backend", True), ("labels", "ui", True),
+                     ("labels", "ui", False), ("comments", changes[-1]["key"], "hello world")]

@@ -149,10 +149,29 @@ def test_ready_claim_takes_the_first_ready_bead(repo: Repo) -> None:
     b = repo.bead("ready", "--claim", "--actor", "a2", "--json").json()
     assert (b["id"], b["assignee"], b["status"]) == ("gt-secnd", "a2", "in_progress")
     r = repo.bead("ready", "--claim", "--actor", "a3", check=False)
-    assert r.code == 3 and "no ready bead to claim" in r.err  # gt-held0 is bob's
+    assert r.code == 3  # gt-held0 is bob's: the hint says so, not "blocked"
+    assert "no ready bead to claim: all 1 are held by others; git gt-bead ready" in r.err
     assert repo.bead("ready", "--claim", "--actor", "bob").out == "gt-held0\n"
     r = repo.bead("ready", "--claim", "--json", check=False)
     assert json.loads(r.err)["error"]["code"] == "not_found"
+    assert "git gt-bead blocked shows what waits" in json.loads(r.err)["error"]["hint"]
+
+
+def test_ready_assignee_and_unassigned_exclude_each_other(repo: Repo) -> None:
+    for args in (("ready", "-a", "x", "--unassigned"), ("ready", "--claim", "-a", "x",
+                                                        "--unassigned")):
+        r = repo.bead(*args, check=False)
+        assert r.code == 2 and "--assignee and --unassigned exclude each other" in r.err
+
+
+def test_claiming_a_blocked_bead_warns(repo: Repo) -> None:
+    blocker = repo.create("blocker")
+    waits = repo.create("waits", "--dep", f"blocks:{blocker}")
+    r = repo.bead("update", waits, "--claim")
+    assert r.out == f"{waits}: claimed\n"
+    assert r.err == (f"git gt-bead: warning: {waits} is blocked by {blocker}; it cannot "
+                     "start until they close\n")
+    assert repo.bead("update", blocker, "--claim").err == ""
 
 
 def test_ready_claim_honours_filters(repo: Repo) -> None:

@@ -93,6 +93,9 @@ def test_show_unknown_id_suggests_the_closest(sample: Repo) -> None:
     assert r.code == 3 and "git gt-bead list shows the beads" in r.err  # nothing close
     r = sample.bead("show", "gt-aaaaa", "gt-nope9", check=False)
     assert r.code == 3 and r.out == ""  # nothing printed when one id is unknown
+    for typed in ("GT-AAAAA", "aaaaa", "xx-aaaaa"):  # any case, no or a wrong prefix
+        r = sample.bead("show", typed, check=False)
+        assert r.code == 3 and "did you mean gt-aaaaa" in r.err, typed
 
 
 def test_show_deleted_bead(sample: Repo) -> None:

@@ -4,9 +4,10 @@ delete (tombstones)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import Repo
+from conftest import Repo, make_repo
 
 
 def tip(repo: Repo) -> str:
@@ -169,7 +170,8 @@ def test_close_reopen(repo: Repo) -> None:
     assert shown["closed_at"]
     assert repo.bead("list", "--json").json() == []
     data = repo.bead("reopen", a, "--json").json()
-    assert [(d["id"], d["status"], d["closed_at"]) for d in data] == [(a, "open", "")]
+    assert [(d["id"], d["status"], d["closed_at"], d["close_reason"]) for d in data] == [
+        (a, "open", "", "")]
     assert [x["id"] for x in repo.bead("list", "--json").json()] == [a]
     r = repo.bead("close", b, "--json")
     assert r.json()[0]["close_reason"] == "done in abc123"  # unchanged: already closed
@@ -205,4 +207,36 @@ def test_delete_is_a_tombstone(repo: Repo) -> None:
                  ("dep", "add", keep, "blocks", gone), ("update", gone, "--claim")):
         r = repo.bead(*args, check=False)
         assert r.code == 3, args
+        assert f"{gone} was deleted; git gt-bead history {gone} shows it" in r.err, args
     assert "deleted = True" in repo.bead("history", gone).out  # history still reads it
+
+
+def test_field_cannot_set_what_gastown_keeps(repo: Repo) -> None:
+    bead_id = repo.create("a")
+    before = tip(repo)
+    for key in ("closed_at=x", "created_by=evil", "created_at=garbage", "deleted=1"):
+        for args in (("update", bead_id, "--field", key), ("create", "b", "--field", key)):
+            r = repo.bead(*args, check=False)
+            assert r.code == 2 and "is kept by git-gastown and cannot be set" in r.err, args
+    assert tip(repo) == before
+    r = repo.bead("update", bead_id, "--field", "priority=9", check=False)
+    assert r.code == 2 and "priority must be 0-4" in r.err
+    r = repo.bead("update", bead_id, "--field", "status=done", check=False)
+    assert r.code == 2 and "unknown status 'done'" in r.err
+    assert tip(repo) == before
+
+
+def test_field_status_goes_through_the_status_path(repo: Repo, tmp_path: Path,
+                                                   env: dict[str, str]) -> None:
+    closed = repo.create("made closed", "--field", "status=closed")
+    assert repo.show(closed)["closed_at"]
+    other = repo.create("b")
+    repo.bead("update", other, "--field", "status=closed")
+    assert repo.show(other)["closed_at"]
+    repo.bead("update", other, "--field", "status=open")
+    assert repo.show(other)["closed_at"] == ""
+    first = repo.bead("export").out
+    fresh = make_repo(tmp_path / "fresh", env)
+    (tmp_path / "e.jsonl").write_text(first)
+    fresh.bead("import", str(tmp_path / "e.jsonl"))
+    assert fresh.bead("export").out == first  # our own export round-trips

@@ -121,3 +121,13 @@ def test_install_then_demo_in_fresh_home(tmp_path: Path) -> None:
     assert not (bindir / "git-gt-bead").exists()
     assert not (share / "zsh" / "site-functions" / "_git-gt-bead").exists()
     assert not (share / "git-gastown" / "venv").exists()
+    assert os.listdir(prefix) == []  # every file and directory it made
+    keep = tmp_path / "shared"  # a prefix others use too: only our files go
+    (keep / "share" / "man" / "man1").mkdir(parents=True)
+    (keep / "share" / "man" / "man1" / "other.1").write_text("x")
+    (keep / "bin").mkdir()
+    (keep / "bin" / "tool").write_text("x")
+    subprocess.run(["./install.sh", "--prefix", str(keep), "--uninstall"],
+                   cwd=ROOT, env=base, check=True, capture_output=True, timeout=120)
+    assert sorted(str(p.relative_to(keep)) for p in keep.rglob("*")) == [
+        "bin", "bin/tool", "share", "share/man", "share/man/man1", "share/man/man1/other.1"]

@@ -337,12 +337,32 @@ class Cache:
             self.fresh()
         except Exception:
             return []
-        prefix = bead_id.split("-", 1)[0]
-        candidates = [
-            r[0] for r in self.db.execute(
-                "SELECT id FROM beads WHERE deleted=0 AND id LIKE ?", (prefix + "-%",))
-        ]
-        return difflib.get_close_matches(bead_id, candidates, n=n, cutoff=0.5)
+        # Match without case, and on the part after the prefix too, so R-12GGM and a bare
+        # 12ggm both find r-12ggm. The prefix is everything before the last '-'.
+        wanted = bead_id.lower()
+        prefix, rest = ids.split_id(wanted)
+        if prefix:
+            found = self.db.execute(
+                "SELECT id FROM beads WHERE deleted=0 AND lower(id) LIKE ? ESCAPE '!'",
+                (_like_escape(prefix) + "-%",)).fetchall()
+        else:
+            found = []
+        if not found or not prefix:
+            found = self.db.execute(
+                "SELECT id FROM beads WHERE deleted=0 AND lower(id) LIKE ? ESCAPE '!'",
+                ("%-" + _like_escape(rest[:3]) + "%",)).fetchall()
+        by_lower = {r[0].lower(): r[0] for r in found}
+        near = difflib.get_close_matches(wanted, list(by_lower), n=n, cutoff=0.5)
+        if not near:
+            tails = {ids.split_id(low)[1]: low for low in by_lower}
+            near = [tails[t] for t in difflib.get_close_matches(rest, list(tails), n=n,
+                                                                 cutoff=0.6)]
+        return [by_lower[x] for x in near]
+
+    def ids_starting(self, start: str) -> list[str]:
+        """Every id (tombstones too) that starts with START."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM beads WHERE id >= ? AND id < ?", (start, start + "\U0010ffff"))]
 
     def query(self, **filters: Any) -> list[dict[str, Any]]:
         """Beads matching the filters (see `_select`), each in its `--json` form."""
@@ -641,3 +661,7 @@ def _select(
         sql += " LIMIT ?"
         args.append(limit)
     return sql, args
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")

@@ -80,8 +80,8 @@ def history(store: BeadStore, bead_id: str) -> list[Change]:
         earlier = _versions(store, tip, ids.fanout(old_id))
         versions = [v for v in earlier if model.identity(v[2]) == nonce] + versions
     seen: set[tuple[str, str, str]] = set()
-    changes: list[Change] = []
-    for sha, subject, doc in versions:
+    changes: list[tuple[int, Change]] = []
+    for pos, (sha, subject, doc) in enumerate(versions):
         for section in ("fields", "labels", "deps"):
             for key, s in doc[section].items():
                 ident = (section, key, model.canonical(s))
@@ -89,16 +89,19 @@ def history(store: BeadStore, bead_id: str) -> list[Change]:
                     continue
                 seen.add(ident)
                 now = current[section].get(key)
-                changes.append(Change(sha, subject, section, key, s.get("v"), int(s["c"]),
-                                      str(s["a"]), str(s["t"]), now == s))
+                changes.append((pos, Change(sha, subject, section, key, s.get("v"),
+                                            int(s["c"]), str(s["a"]), str(s["t"]), now == s)))
         for cid, c in doc["comments"].items():
             ident = ("comments", cid, model.canonical(c))
             if ident in seen:
                 continue
             seen.add(ident)
-            changes.append(Change(sha, subject, "comments", cid, c.get("text"), 0,
-                                  str(c.get("author", "")), str(c.get("created_at", "")),
-                                  current["comments"].get(cid) == c))
-    changes.sort(key=lambda ch: (ch.time, ch.clock, ch.actor, ch.section, ch.key))
-    return changes
+            changes.append((pos, Change(sha, subject, "comments", cid, c.get("text"), 0,
+                                        str(c.get("author", "")), str(c.get("created_at", "")),
+                                        current["comments"].get(cid) == c)))
+    # In the order of the commits that first carried each change (times have one-second
+    # resolution, and comments no clock), then by stamp within one commit.
+    changes.sort(key=lambda pc: (pc[0], pc[1].clock, pc[1].time, pc[1].actor,
+                                 pc[1].section, pc[1].key))
+    return [ch for _, ch in changes]
 

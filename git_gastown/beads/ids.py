@@ -8,10 +8,16 @@ from git_gastown.errors import UsageError
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 ID_LEN = 5
-CHILD_LEN = 3
+CHILD_LEN = 3  # the random child token of earlier versions (gt-a3f8k.x2q): still valid
+TAG_LEN = 5  # a clone's child-id tag: <parent>.<tag><n>
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
-# Accepts our ids and those of Beads users who import (e.g. bd-1, bd-a3f8.2).
-ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}-[A-Za-z0-9]{1,32}(\.[A-Za-z0-9]{1,32}){0,16}$")
+# Accepts our ids and those of Beads users who import (bd-1, bd-a3f8.2, and prefixes Beads
+# took from a directory name: hacker-news-a3f2dd, GPUPolynomials.jl-ab1). The prefix is
+# everything before the LAST '-'; the child suffix (.n...) never holds one.
+ID_RE = re.compile(
+    r"^[A-Za-z][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*-[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*$"
+)
+MAX_ID = 160
 
 
 def token(length: int) -> str:
@@ -30,11 +36,28 @@ def check_prefix(prefix: str) -> str:
 
 
 def check_id(bead_id: str) -> str:
-    if not ID_RE.match(bead_id):
+    if len(bead_id) > MAX_ID or not ID_RE.match(bead_id):
         raise UsageError(
             f"invalid bead id {bead_id!r}", hint="ids look like gt-a3f8k or gt-a3f8k.1x2"
         )
     return bead_id
+
+
+def clone_tag(clone_id: str) -> str:
+    """TAG_LEN base36 characters from a clone's random id (48 bits of hex)."""
+    value = int(clone_id, 16)
+    tag = ""
+    for _ in range(TAG_LEN):
+        value, digit = divmod(value, 36)
+        tag += ALPHABET[digit]
+    return tag
+
+
+def split_id(bead_id: str) -> tuple[str, str]:
+    """(prefix, rest): the prefix is everything before the last '-', rest the random part
+    and any child suffix (hacker-news-a3f2dd.1 -> hacker-news, a3f2dd.1)."""
+    prefix, _, rest = bead_id.rpartition("-")
+    return prefix, rest
 
 
 def prefix_from_name(name: str) -> str:

@@ -80,9 +80,10 @@ def reidentify(bead_id: str, nonce: str) -> str:
     for _ in range(2):
         digest, rem = divmod(digest, 36)
         extra += ids.ALPHABET[rem]
-    head, sep, last = bead_id.rpartition(".")
-    if not sep:
-        head, sep, last = bead_id.partition("-")
+    prefix, rest = ids.split_id(bead_id)
+    head, sep, last = rest.rpartition(".")
+    head = f"{prefix}-{head}" if sep else prefix
+    sep = sep or "-"
     last = (last[:30] + extra) if len(last) > 30 else last + extra
     return f"{head}{sep}{last}"
 

@@ -48,6 +48,9 @@ KNOWN_FIELDS = (
     *TEXT_FIELDS, "type", "status", "priority", "assignee", "created_at", "created_by",
     "closed_at", "deleted",
 )
+# Kept by gastown itself: set by create, close and delete, never by --field (a value given
+# there would break the export/import round trip or misstate who made the bead).
+SYSTEM_FIELDS = ("created_at", "created_by", "closed_at", "deleted")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 LABEL = re.compile(r"^[^\s,][^,\n]{0,99}$")
 

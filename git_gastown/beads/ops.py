@@ -52,14 +52,13 @@ class Beads:
             w = tx.writer(doc)
             w.set("title", new.title)
             w.set("type", new.type)
-            w.set("status", new.status)
             w.set("priority", new.priority)
             if new.assignee:
                 w.set("assignee", new.assignee)
             if new.description:
                 w.set("description", new.description)
-            for key, value in new.fields.items():
-                w.set(key, value)
+            # status through the same path as update, so --field status=closed sets closed_at
+            _apply_fields(w, doc, {"status": new.status, **check_user_fields(new.fields)})
             w.set("created_at", tx.when)
             w.set("created_by", tx.actor)
             for label in new.labels:
@@ -87,6 +86,10 @@ class Beads:
             return doc
 
         return model.flatten(self.store.transact(op, actor, apply))
+
+    def update_fields(self, bead_id: str, actor: str, changes: Mapping[str, Any]) -> model.Bead:
+        """A user's change (git gt-bead update): every field but gastown's own."""
+        return self.update(bead_id, actor, check_user_fields(changes))
 
     def update_many(
         self, changes: Mapping[str, Mapping[str, Any]], actor: str, *, op: str = "update",
@@ -120,7 +123,17 @@ class Beads:
         return self.update(bead_id, actor, {"status": "open"}, op="reopen")
 
     def delete(self, bead_id: str, actor: str) -> model.Bead:
-        return self.update(bead_id, actor, {"deleted": True}, op="delete")
+        """Tombstone a bead; warn about the live beads that still depend on it."""
+        from git_gastown import notices
+
+        bead = self.update(bead_id, actor, {"deleted": True}, op="delete")
+        left = self.cache().dependents(bead_id)
+        if left:
+            names = ", ".join(f"{bid} ({kind})" for bid, kind in left)
+            notices.warn("deleted_with_dependents",
+                         f"{bead_id} was deleted while {len(left)} bead(s) depend on it: "
+                         f"{names}; they no longer wait for it (git gt-bead dep rm to tidy)")
+        return bead
 
     def claim(self, bead_id: str, actor: str) -> model.Bead:
         """Take a bead atomically: only if it is open and nobody else holds it."""
@@ -130,7 +143,14 @@ class Beads:
             _claim(tx, doc)
             return doc
 
-        return model.flatten(self.store.transact("claim", actor, apply))
+        bead = model.flatten(self.store.transact("claim", actor, apply))
+        waits = [r["id"] for r in self.cache().blockers(bead_id) if r["id"] != bead_id]
+        if waits:
+            from git_gastown import notices
+
+            notices.warn("claimed_blocked", f"{bead_id} is blocked by {', '.join(waits)}; "
+                         "it cannot start until they close")
+        return bead
 
     def claim_ready(self, actor: str, **filters: Any) -> model.Bead | None:
         """Claim the first ready bead (priority, then age) that nobody else holds."""
@@ -260,9 +280,14 @@ class Beads:
                 raise UsageError(f"line {n}: {exc.message}",
                                  hint=exc.hint or "fix that line and import again") from exc
         counts = {"created": 0, "updated": 0, "unchanged": 0}
+        missing: dict[str, list[str]] = {}
 
         def apply(tx: Tx) -> None:
+            ids_here = {rec["id"] for rec in records}
             for rec in records:
+                for _, target in rec["deps"]:
+                    if target not in ids_here and tx.get(target) is None:
+                        missing.setdefault(rec["id"], []).append(target)
                 existing = tx.get(rec["id"])
                 doc = existing if existing is not None else model.new_doc(rec["id"])
                 w = tx.writer(doc, rec["when"])
@@ -288,7 +313,31 @@ class Beads:
                     tx.put(doc)
 
         self.store.transact("import", actor, apply, subject=f"import {len(records)} beads")
+        _import_warnings(records, missing, self.cache().edges())
         return counts
+
+
+def _import_warnings(records: Sequence[Mapping[str, Any]], missing: Mapping[str, list[str]],
+                     edges: Mapping[str, Sequence[str]]) -> None:
+    """What an import accepted but the user should know: the data already exists
+    elsewhere, so it is kept as it is, and named."""
+    from collections import Counter
+
+    from git_gastown import notices
+
+    for bead_id, n in sorted(Counter(rec["id"] for rec in records).items()):
+        if n > 1:
+            notices.warn("duplicate_id", f"{bead_id} is on {n} lines; each later line "
+                         "updated what the earlier ones set")
+    for bead_id, targets in sorted(missing.items()):
+        names = ", ".join(sorted(set(targets)))
+        notices.warn("missing_target", f"{bead_id} depends on {names}, which this rig "
+                     "does not have; such a dependency blocks nothing")
+    imported = {rec["id"] for rec in records}
+    for cycle in find_cycles(edges):
+        if imported & set(cycle):
+            notices.warn("dependency_cycle", "the import made a dependency cycle: "
+                         + " -> ".join(cycle) + " (git gt-bead dep rm to break it)")
 
 
 def _comment_id() -> str:
@@ -302,6 +351,26 @@ def _comment_id() -> str:
     return f"c-{stamp.rjust(9, '0')}{ids.token(5)}"
 
 
+def _content_comment_id(bead_id: str, comment: Mapping[str, Any]) -> str:
+    """The id of an imported comment that has none: a hash of what it says, so importing
+    the same file again (here or in another clone) finds the same comment."""
+    from hashlib import sha1
+
+    key = "\0".join(str(comment.get(k) or "") for k in ("author", "created_at", "text"))
+    return "c-" + sha1(f"{bead_id}\0{key}".encode()).hexdigest()[:12]
+
+
+def check_user_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse the fields only gastown sets (model.SYSTEM_FIELDS); check the others."""
+    for key in changes:
+        if key in model.SYSTEM_FIELDS:
+            how = {"deleted": "git gt-bead delete", "closed_at": "git gt-bead close"}.get(
+                key, "it is set when the bead is created")
+            raise UsageError(f"{key} is kept by git-gastown and cannot be set",
+                             hint=f"{how}; nothing was changed")
+    return {key: model.check_field(key, value) for key, value in changes.items()}
+
+
 def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None:
     was_closed = doc["fields"].get("status", {}).get("v") == "closed"
     for key, value in changes.items():
@@ -313,6 +382,8 @@ def _apply_fields(w: model.Writer, doc: Doc, changes: Mapping[str, Any]) -> None
         w.set("closed_at", w.when)
     elif status is not None and status != "closed":
         w.set("closed_at", None)
+        if was_closed and "close_reason" not in changes:
+            w.set("close_reason", None)  # a reopened bead has no reason to be closed
 
 
 def _claim(tx: Tx, doc: Doc) -> None:
@@ -540,8 +611,8 @@ def normalize_record(obj: Mapping[str, Any]) -> dict[str, Any]:
     for n, c in enumerate(_list_of(obj, "comments"), 1):
         if not isinstance(c, dict) or not isinstance(c.get("text"), str):
             raise UsageError(f"comment {n} has no text")
-        cid = str(c.get("id") or ids.token(8))
         created = c.get("created_at")
+        cid = str(c.get("id") or _content_comment_id(bead_id, c))
         comments.append({
             "id": cid if cid.startswith("c-") else f"c-{cid}",
             "author": str(c.get("author") or ""),

@@ -64,16 +64,33 @@ class Tx:
         return model.Writer(doc, self.actor, when or self.when)
 
     def new_id(self, parent: str | None = None) -> str:
+        if parent:
+            return self._new_child_id(parent)
         prefix = self.meta["prefix"]
-        length = model_len = ids.CHILD_LEN if parent else ids.ID_LEN
+        length = ids.ID_LEN
         for attempt in range(64):
             if attempt and attempt % 8 == 0:
                 length += 1  # longer on repeated collision
-            tok = ids.token(length)
-            bead_id = f"{parent}.{tok}" if parent else f"{prefix}-{tok}"
+            bead_id = f"{prefix}-{ids.token(length)}"
             if self.get(bead_id) is None:
                 return bead_id
-        raise GtError(f"could not find a free id after 64 tries (length {model_len}+)")
+        raise GtError(f"could not find a free id after 64 tries (length {ids.ID_LEN}+)")
+
+    def _new_child_id(self, parent: str) -> str:
+        """<parent>.<tag><n>: this clone's tag and its next number under that parent.
+
+        The number is counted under the beads lock, so one clone never repeats a child id;
+        another clone has its own tag, so two clones mint the same child id only if their
+        random tags are equal (1 in 36**5 for a pair of clones).
+        """
+        from git_gastown.refinery.clone import clone_id
+
+        base = f"{parent}.{ids.clone_tag(clone_id(self.store.repo))}"
+        taken = [x[len(base):] for x in self.store.cache().fresh().ids_starting(base)]
+        n = 1 + max((int(t) for t in taken if t.isdigit()), default=0)
+        while self.get(f"{base}{n}") is not None:
+            n += 1
+        return f"{base}{n}"
 
 
 class BeadStore:
@@ -114,6 +131,12 @@ class BeadStore:
         return meta
 
     def not_found(self, bead_id: str) -> NotFound:
+        """The one error for an id that names no live bead (unknown, or a tombstone)."""
+        with contextlib.suppress(Exception):
+            known = self.cache().fresh().get(bead_id)
+            if known is not None and known["deleted"]:
+                return NotFound(f"{bead_id} was deleted",
+                                hint=f"git gt-bead history {bead_id} shows it")
         near = self.cache().closest(bead_id)
         hint = f"did you mean {', '.join(near)}?" if near else "git gt-bead list shows the beads"
         return NotFound(f"no bead {bead_id}", hint=hint)

@@ -52,7 +52,15 @@ changes nothing.
 Every change is one commit on refs/gt/beads (see `git log refs/gt/beads`), whose tree
 holds one JSON file per bead. Every field carries its own version stamp, so two clones
 that changed the same bead merge without conflicts. Deleting leaves a tombstone, never a
-vanished file. Reads answer from a cache under the repository's gt/ directory that is
+vanished file.
+
+Ids are random: PREFIX-a3f8k. A child's id is its parent's, this clone's tag (5 random
+characters chosen once per clone) and the clone's next number under that parent, e.g.
+gt-a3f8k.k7m2q1. One clone never repeats a child id; two clones mint the same one only
+if their tags are equal (1 in 60 million for a pair of clones), and git gt-sync then
+renames one of the two deterministically.
+
+Reads answer from a cache under the repository's gt/ directory that is
 checked against refs/gt/beads on every call; deleting it loses nothing.
 
 Writers on one machine are serialized by a file lock that the kernel releases when its
@@ -135,7 +143,8 @@ def _dep_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
               help="0 is most urgent.")
 @click.option("-a", "--assignee", default="", metavar="NAME", help="Who works on it.")
 @click.option("-l", "--label", "labels", multiple=True, metavar="LABEL", help="Repeatable.")
-@click.option("--parent", metavar="ID", help="Make it a child: its id becomes ID.<n>.")
+@click.option("--parent", metavar="ID",
+              help="Make it a child: its id becomes ID.<this clone's tag><n>.")
 @click.option("-d", "--description", default="", metavar="TEXT", help="Longer text.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
               help="Any other field, e.g. --field run='make test' (repeatable).")
@@ -201,7 +210,7 @@ def update(bead_id: str, title: str | None, description: str | None, kind: str |
     elif not changes:
         raise UsageError("nothing to update", hint="give at least one field, e.g. --status closed")
     else:
-        bead = c.beads.update(bead_id, who, changes)
+        bead = c.beads.update_fields(bead_id, who, changes)
     if as_json:
         emit_json(bead.to_json())
     else:
@@ -247,7 +256,11 @@ def reopen(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
 @actor_option
 @json_option
 def delete(bead_ids: tuple[str, ...], actor: str | None, as_json: bool) -> None:
-    """Delete beads: a tombstone that syncs, never a vanished file."""
+    """Delete beads: a tombstone that syncs, never a vanished file.
+
+    Beads that still depend on a deleted one are named in a warning: they no longer wait
+    for it.
+    """
     c = ctx()
     _require_all(c, bead_ids)
     done = [c.beads.delete(b, c.actor(actor)) for b in bead_ids]
@@ -362,8 +375,9 @@ def dep_tree(bead_id: str, depth: int, as_json: bool) -> None:
     def node(bid: str, level: int, seen: frozenset[str]) -> dict[str, Any]:
         b = cache.get(bid)
         entry: dict[str, Any] = {"id": bid, "title": b["title"] if b else "(missing)",
-                                 "status": b["status"] if b else "missing", "deps": []}
-        if b and level < depth:
+                                 "status": b["status"] if b else "missing",
+                                 "deleted": bool(b and b["deleted"]), "deps": []}
+        if b and not b["deleted"] and level < depth:
             for d in b["dependencies"]:
                 if d["id"] in seen:
                     entry["deps"].append({"id": d["id"], "type": d["type"], "cycle": True})
@@ -383,7 +397,8 @@ def dep_tree(bead_id: str, depth: int, as_json: bool) -> None:
             if d.get("cycle"):
                 click.echo(f"{indent}{d['type']} -> {d['id']} (cycle)")
                 continue
-            click.echo(f"{indent}{d['type']} -> {d['id']} [{d['status']}] {d['title']}")
+            state = "deleted" if d["deleted"] else d["status"]
+            click.echo(f"{indent}{d['type']} -> {d['id']} [{state}] {d['title']}")
             show(d, indent + "  ")
 
     click.echo(f"{tree['id']} [{tree['status']}] {tree['title']}")
@@ -420,10 +435,8 @@ def show(bead_ids: tuple[str, ...], as_json: bool) -> None:
     found = []
     for bid in bead_ids:
         b = cache.get(bid)
-        if b is None:
+        if b is None or b["deleted"]:
             raise c.rig.store.not_found(bid)
-        if b["deleted"]:
-            raise NotFound(f"{bid} was deleted", hint=f"git gt-bead history {bid} shows it")
         b["blocked_by"] = cache.blockers(bid)
         found.append(b)
     if as_json:
@@ -475,7 +488,7 @@ def list_(statuses: tuple[str, ...], types: tuple[str, ...], assignee: str | Non
 
 @cli.command(context_settings=CONTEXT)
 @click.option("-a", "--assignee", metavar="NAME", help="Only beads assigned to NAME.")
-@click.option("--unassigned", is_flag=True, help="Only beads nobody holds.")
+@click.option("--unassigned", is_flag=True, help="Only beads nobody holds (not with -a).")
 @click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N")
 @click.option("--claim", is_flag=True,
               help="Atomically take the first ready bead nobody else holds, and print it.")
@@ -484,10 +497,18 @@ def list_(statuses: tuple[str, ...], types: tuple[str, ...], assignee: str | Non
 def ready(assignee: str | None, unassigned: bool, limit: int | None, claim: bool,
           actor: str | None, as_json: bool) -> None:
     """Open beads whose blockers are all closed, by priority then age."""
+    if assignee is not None and unassigned:
+        raise UsageError("--assignee and --unassigned exclude each other",
+                         hint="give one of them")
     c = ctx()
     if claim:
-        bead = c.beads.claim_ready(c.actor(actor), assignee=assignee, unassigned=unassigned)
+        who = c.actor(actor)
+        bead = c.beads.claim_ready(who, assignee=assignee, unassigned=unassigned)
         if bead is None:
+            held = c.beads.cache().count(ready=True, assignee=assignee, unassigned=unassigned)
+            if held:
+                raise NotFound(f"no ready bead to claim: all {held} are held by others",
+                               hint="git gt-bead ready shows them and who holds each")
             raise NotFound("no ready bead to claim", hint="git gt-bead blocked shows what waits")
         if as_json:
             emit_json(bead.to_json())
@@ -589,7 +610,12 @@ def export(output: str | None) -> None:
 @actor_option
 @json_option
 def import_(file: str, actor: str | None, as_json: bool) -> None:
-    """Import JSONL (`-` for stdin): ours, or the issues.jsonl of Beads (bd); one commit."""
+    """Import JSONL (`-` for stdin): ours, or the issues.jsonl of Beads (bd); one commit.
+
+    The data already exists elsewhere, so what a write would refuse is imported and named
+    in a warning: a dependency cycle, a dependency on an id this rig lacks, one id on
+    several lines.
+    """
     c = ctx()
     if file == "-":
         data = sys.stdin.buffer.read()

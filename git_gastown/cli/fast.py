@@ -173,8 +173,8 @@ def _list(opts: dict[str, Any], positional: list[str]) -> None:
 def _ready(opts: dict[str, Any], positional: list[str]) -> None:
     from git_gastown.cli import render
 
-    if positional:
-        raise _Unsure
+    if positional or ("assignee" in opts and opts.get("unassigned")):
+        raise _Unsure  # the click command refuses --assignee with --unassigned
     render.print_list(_cache(), bool(opts.get("as_json")), ready=True,
                       assignee=opts.get("assignee"), unassigned=bool(opts.get("unassigned")),
                       limit=_limit(opts))

@@ -8,6 +8,11 @@ from collections.abc import Sequence
 import click
 
 from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option, run
+from git_gastown.errors import Refused
+
+# A push refspec would change what a bare `git push` does, so beads are pushed apart.
+PUSH_NOTE = ("push: git gt-sync pushes refs/gt/*; or `git config gt.autosync true` "
+             "to push them from the pre-push hook")
 
 # Extra sections of git-gt-init(1) (rendered by git_gastown.manpage).
 MAN_SECTIONS = (
@@ -17,11 +22,20 @@ Enable gastown with bead ids like web-a3f8k, then take it out again (the beads s
     git gt-init --prefix web
     git gt-init --uninstall
 """),
+    ("Pushing", """\
+`git fetch` brings every remote's refs/gt/* (init adds the fetch refspecs), but a plain
+`git push` does not send them: a push refspec would change what a bare `git push` does.
+Push beads with `git gt-sync`, or run `git config gt.autosync true` once so the pre-push
+hook pushes refs/gt/* along with every `git push`.
+"""),
     ("Files", """\
 The hooks go to core.hooksPath if set, else .git/hooks. A hook that was already there is
 kept and runs first; `git gt-init --uninstall` puts it back exactly as it was. Each hook
 is a POSIX sh stub with the absolute path of the Python interpreter baked in, so GUI
-clients with a bare PATH run it too.
+clients with a bare PATH run it too. A hook that is a symlink is moved aside and chained
+like any other. If a hook was rewritten after git gt-init (by another tool, say),
+--uninstall leaves it and the original alone, says so, and exits 1. Every linked
+worktree of the repository runs the same hooks.
 
 refs/gt/beads holds the beads; the runtime directory gt/ under the repository's common
 git directory holds locks, logs and the query cache and is never shared.
@@ -49,10 +63,12 @@ def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, no_adopt: 
     Creates the orphan history refs/gt/beads, chooses the bead id prefix, installs the
     git hooks (an existing hook is kept and run first; core.hooksPath is honoured), and
     adds fetch refspecs so `git fetch` brings every remote's refs/gt/* into
-    refs/gt/remotes/<remote>/*. Running it again updates the hooks and changes nothing
-    else. A fresh clone whose remote (the branch's, else origin) already has refs/gt/beads
-    adopts that history and its prefix instead of starting an unrelated one (--no-adopt
-    starts a new one).
+    refs/gt/remotes/<remote>/*. No push refspec is added (it would change what a bare
+    `git push` does): `git gt-sync` pushes refs/gt/*, or `git config gt.autosync true`
+    makes the pre-push hook push them with every `git push`. Running it again updates
+    the hooks and changes nothing else. A fresh clone whose remote (the branch's, else
+    origin) already has refs/gt/beads adopts that history and its prefix instead of
+    starting an unrelated one (--no-adopt starts a new one).
     """
     from git_gastown import init as setup
     from git_gastown.git import Repo
@@ -63,10 +79,19 @@ def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, no_adopt: 
         result = setup.uninstall(repo)
         if as_json:
             emit_json(result)
-            return
-        for name, what in sorted(result["hooks"].items()):
-            click.echo(f"hook {name}: {what}")
-        click.echo("gastown hooks removed; refs/gt/* and your beads are kept")
+        else:
+            for name, what in sorted(result["hooks"].items()):
+                click.echo(f"hook {name}: {what}")
+            for name, what in sorted(result["kept"].items()):
+                click.echo(f"hook {name}: {what}")
+            if not result["installed"]:
+                click.echo("nothing to undo: git gt-init has not installed anything here")
+            elif not result["kept"]:
+                click.echo("gastown hooks removed; refs/gt/* and your beads are kept")
+        if result["kept"]:
+            raise Refused(f"{len(result['kept'])} hook(s) changed after git gt-init were left "
+                          "alone", hint="merge each with its .gt-orig by hand, then run "
+                          "git gt-init --uninstall again")
         return
     report = setup.init(repo, prefix=prefix, actor=resolve_actor(repo, actor),
                         remote_refspecs=not no_remote_refspecs, hooks=not no_hooks,
@@ -82,6 +107,7 @@ def cli(prefix: str | None, no_remote_refspecs: bool, no_hooks: bool, no_adopt: 
         click.echo(f"hook {name}: {state}")
     for remote in report.remotes:
         click.echo(f"remote {remote}: fetch carries refs/gt/*")
+    click.echo(PUSH_NOTE)
     if report.created:
         click.echo(f"next: git gt-bead create 'My first task'"
                    f"   (ids look like {report.prefix}-a3f8k)")
