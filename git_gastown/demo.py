@@ -291,7 +291,8 @@ class Demo:
         self.landed = sum(1 for m in landed if m.get("state") == "landed")
 
     def stall(self) -> None:
-        self.say("One bead is stuck (its command never ends): the patrol notices")
+        self.say("The patrol notices beads that stopped moving (the benchmark's command "
+                 "never ends) and escalates them")
         deadline = time.monotonic() + 10
         while True:
             out = self.sh("git", "gt-deacon", "patrol")
