@@ -247,6 +247,11 @@ def check_program(preset: Preset) -> None:
                          "in .gastown.toml")
 
 
+def check_agent(rig: Rig, agent: str | None) -> None:
+    """check_program for an agent name (None: the rig's polecat.agent, else shell)."""
+    check_program(_preset(rig, agent or str(rig.setting("polecat.agent", "shell"))))
+
+
 def _write_private(path: Path, data: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
