@@ -25,6 +25,8 @@ while [ $# -gt 0 ]; do
 done
 
 src=$(cd "$(dirname "$0")" && pwd)
+# An absolute prefix: the symlinks in DIR/bin point into it, and relative ones would dangle.
+case "$prefix" in /*) ;; *) prefix="$(pwd)/$prefix" ;; esac
 venv="$prefix/share/git-gastown/venv"
 bindir="$prefix/bin"
 mandir="$prefix/share/man"
@@ -45,7 +47,9 @@ if [ "$uninstall" = 1 ]; then
     # The directories an install made, each removed only if nothing else is in it.
     for d in "$mandir/man1" "$mandir/man7" "$mandir" \
              "$prefix/share/bash-completion/completions" "$prefix/share/bash-completion" \
-             "$prefix/share" "$bindir"; do
+             "$prefix/share/zsh/site-functions" "$prefix/share/zsh" \
+             "$prefix/share/fish/vendor_completions.d" "$prefix/share/fish/vendor_conf.d" \
+             "$prefix/share/fish" "$prefix/share" "$bindir"; do
         rmdir "$d" 2>/dev/null || true
     done
     echo "git-gastown removed from $prefix (repositories keep their refs/gt/* data;"
@@ -71,7 +75,12 @@ pip="$venv/bin/python -m pip --disable-pip-version-check -q"
 if [ "$dev" = 1 ]; then
     $pip install -e "$src[dev]"
 else
-    $pip install --upgrade "$src"
+    # Build from a copy, so the checkout is left as it was (no build/ or *.egg-info in it).
+    build=$(mktemp -d "${TMPDIR:-/tmp}/git-gastown-build.XXXXXX")
+    trap 'rm -rf "$build"' EXIT
+    (cd "$src" && tar -cf - --exclude=./.git --exclude=./.venv --exclude=./build \
+        --exclude='./*.egg-info' --exclude=./gastown-demo .) | (cd "$build" && tar -xf -)
+    $pip install --upgrade "$build"
 fi
 
 remove_installed
@@ -88,16 +97,27 @@ for page in "$src"/man/*.[17]; do
     cp "$page" "$mandir/man$section/"
     echo "$mandir/man$section/$(basename "$page")" >>"$manifest"
 done
+zshdir="$prefix/share/zsh/site-functions"
 if [ -d "$src/completions" ]; then
     comp="$prefix/share/git-gastown/completions"
     bashcomp="$prefix/share/bash-completion/completions"
-    mkdir -p "$comp" "$bashcomp"
-    for f in "$src"/completions/*; do
-        cp "$f" "$comp/"
-        echo "$comp/$(basename "$f")" >>"$manifest"
-    done
-    # bash-completion loads these on demand when a git-gt-* command is typed directly.
-    for exe in "$venv"/bin/git-gt-*; do
+    fishcomp="$prefix/share/fish/vendor_completions.d"
+    fishconf="$prefix/share/fish/vendor_conf.d"
+    mkdir -p "$comp" "$bashcomp" "$zshdir" "$fishcomp" "$fishconf"
+    install_to() {  # install_to DIR FILE...
+        dir=$1; shift
+        for f in "$@"; do
+            [ -f "$f" ] || continue
+            cp "$f" "$dir/"
+            echo "$dir/$(basename "$f")" >>"$manifest"
+        done
+    }
+    install_to "$comp" "$src/completions/git-gt.bash"
+    install_to "$zshdir" "$src"/completions/zsh/*
+    install_to "$fishcomp" "$src"/completions/fish/completions/*.fish
+    install_to "$fishconf" "$src"/completions/fish/conf.d/*.fish
+    # bash-completion loads these on demand when git-gt or a git-gt-* command is typed.
+    for exe in "$venv"/bin/git-gt "$venv"/bin/git-gt-*; do
         [ -e "$exe" ] || continue
         ln -sf "$comp/git-gt.bash" "$bashcomp/$(basename "$exe")"
         echo "$bashcomp/$(basename "$exe")" >>"$manifest"
@@ -105,8 +125,13 @@ if [ -d "$src/completions" ]; then
 fi
 
 echo "git-gastown installed: commands in $bindir, manual pages in $mandir"
-echo "shell completion: add '. $prefix/share/git-gastown/completions/git-gt.bash' to ~/.bashrc"
-echo "  (zsh: _git-gt, fish: git-gt.fish in the same folder)"
+echo "shell completion for git gt-<cmd>, git gt <cmd> and git-gt-<cmd>:"
+echo "  bash: add to ~/.bashrc:  . $prefix/share/git-gastown/completions/git-gt.bash"
+echo "  zsh:  add to ~/.zshrc before compinit:  fpath=($zshdir \$fpath)"
+case "$prefix" in
+    "$HOME/.local") echo "  fish: nothing to do (installed in ~/.local/share/fish/vendor_*.d)" ;;
+    *) echo "  fish: add $prefix/share to XDG_DATA_DIRS (files in $prefix/share/fish/vendor_*.d)" ;;
+esac
 case ":$PATH:" in
     *":$bindir:"*) ;;
     *) echo "note: $bindir is not on your PATH; add it, e.g.:"

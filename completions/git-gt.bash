@@ -137,9 +137,18 @@ _git_gt_sync() { __gt_git_complete sync 2; }
 _git_gt_witness() { __gt_git_complete witness 2; }
 
 _gt_direct() {
-    local cur=${COMP_WORDS[COMP_CWORD]} family=${COMP_WORDS[0]##*/} path
-    family=${family#git-gt-}
-    path=$(__gt_path "$family" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
-    mapfile -t COMPREPLY < <(compgen -W "${__gt_tree[$path]}" -- "$cur")
+    local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[0]##*/} path words
+    if [[ $cmd == git-gt ]]; then
+        if [[ $COMP_CWORD -le 1 ]]; then
+            words="bead convoy deacon demo doctor dogs done escalate handoff init mail polecat prime refinery status sync witness"
+        else
+            path=$(__gt_path "${COMP_WORDS[1]}" 2 "$COMP_CWORD" "${COMP_WORDS[@]}")
+            words=${__gt_tree[$path]}
+        fi
+    else
+        path=$(__gt_path "${cmd#git-gt-}" 1 "$COMP_CWORD" "${COMP_WORDS[@]}")
+        words=${__gt_tree[$path]}
+    fi
+    mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
-complete -o default -F _gt_direct git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-done git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-refinery git-gt-status git-gt-sync git-gt-witness
+complete -o default -F _gt_direct git-gt git-gt-bead git-gt-convoy git-gt-deacon git-gt-demo git-gt-doctor git-gt-dogs git-gt-done git-gt-escalate git-gt-handoff git-gt-init git-gt-mail git-gt-polecat git-gt-prime git-gt-refinery git-gt-status git-gt-sync git-gt-witness

@@ -318,6 +318,12 @@ def _dispatch(rig: Rig, name: str, actor: str, max_active: int | None, agent: st
     if max_active < 1:
         raise UsageError("--max must be at least 1")
     agent = agent or (str(fields["dispatch_agent"]) if fields.get("dispatch_agent") else None)
+    if remember:
+        from git_gastown.polecat.spawn import check_agent
+
+        # Before "nothing to dispatch" and before remembering it: a missing program is
+        # the user's mistake to hear about now, not at the next free slot.
+        check_agent(rig, agent)
     if remember and (fields.get("dispatch_max") != max_active
                      or (agent or "") != (fields.get("dispatch_agent") or "")):
         Beads(rig.store).update(c.id, actor, {"dispatch_max": max_active,

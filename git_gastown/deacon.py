@@ -35,6 +35,7 @@ class Patrol:
     bumped: list[str] = field(default_factory=list)
     dogs: list[dict[str, Any]] = field(default_factory=list)
     refinery: str = ""
+    radar: list[str] = field(default_factory=list)  # "Conflict ahead" messages sent
     watching: bool = False
     next_patrol: str = ""
     errors: list[str] = field(default_factory=list)
@@ -45,7 +46,7 @@ class Patrol:
         return {"rig": self.rig,
                 "witness": self.witness.to_json() if self.witness else None,
                 "landed": self.landed, "bumped": self.bumped, "dogs": self.dogs,
-                "refinery": self.refinery, "watching": self.watching,
+                "refinery": self.refinery, "radar": self.radar, "watching": self.watching,
                 "next_patrol": self.next_patrol, "errors": self.errors,
                 "elapsed": round(self.elapsed, 3), "skipped": self.skipped}
 
@@ -110,6 +111,8 @@ def _patrol(rig: Rig, actor: str, *, act: bool, dogs_due_only: bool) -> Patrol:
             report.dogs = [r.to_json() for r in dogs.run(rig, only_due=dogs_due_only)]
         with _step(report, "refinery", rig):
             report.refinery = kick_refinery(rig)
+        with _step(report, "radar", rig):
+            report.radar = radar_notify(rig)
     with _step(report, "schedule", rig):
         # A failed Witness step leaves the rig watched: better a patrol too many.
         report.watching = report.witness is None or needs_watching(rig, report.witness)
@@ -175,8 +178,28 @@ def kick_refinery(rig: Rig) -> str:
     cfg = config.load(rig)
     if not queue.Queue(rig).ready(cfg.target):
         return "idle"
+    paused = queue.is_paused(rig.repo)
+    if paused is not None:
+        return f"paused ({paused})"
+    if not rig.repo.config_bool("gt.refinery.autostart", True):
+        return "autostart off"
     pid = runner.kick(rig.repo)
-    return f"kicked (pid {pid})" if pid else "running"
+    if pid:
+        return f"kicked (pid {pid})"
+    return "running" if runner.running(rig.repo) is not None else "idle"
+
+
+def radar_notify(rig: Rig) -> list[str]:
+    """The conflict radar: mail both owners of each overlap between live Hooks (or with the
+    target) not seen before; returns the message ids."""
+    try:
+        radar: Any = importlib.import_module("git_gastown.refinery.radar")
+        config: Any = importlib.import_module("git_gastown.refinery.config")
+    except ImportError:
+        return []
+    cfg = config.load(rig)
+    _branches, _overlaps, sent = radar.scan_and_notify(rig, cfg)
+    return list(sent)
 
 
 # -- cron -----------------------------------------------------------------------------------------

@@ -47,6 +47,12 @@ def _op(name: str, body: str, test: str, imports: str = "", before: str = "") ->
     return f"{before} && {write}" if before else write
 
 
+# The slow bead waits until the demo has killed its first polecat (at most a minute), so
+# the kill never comes too late on a slow machine; @GO@ is replaced by the flag's path.
+GO_FLAG = ".demo-power-go"
+WAIT_FOR_GO = ("i=0; until [ -e @GO@ ] || [ $i -ge 600 ]; do sleep 0.1; i=$((i+1)); done")
+
+
 @dataclass(frozen=True)
 class DemoBead:
     key: str
@@ -72,7 +78,7 @@ BEADS: tuple[DemoBead, ...] = (
     # The slow one: the demo kills its polecat mid-work and a replacement finishes it.
     DemoBead("power", "Add power() (slow to write)", _op(
         "power", "(a, n):\n    return a ** n",
-        "        self.assertEqual(power(2, 10), 1024)", before="sleep 4")),
+        "        self.assertEqual(power(2, 10), 1024)", before=WAIT_FOR_GO)),
     # The broken one: its own test fails, so the Refinery bisects it out of the batch.
     DemoBead("divide", "Add divide()", _op(
         "divide", "(a, b):\n    return a * b  # oops",
@@ -106,6 +112,7 @@ class Demo:
     ids: dict[str, str] = field(default_factory=dict)
     resumed: str = ""
     landed: int = 0
+    from_clone: str = ""
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -123,8 +130,9 @@ class Demo:
         proc = subprocess.run(list(args), cwd=cwd or self.rig, env=env or self.env,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:
+            last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1]
             raise GtError(f"demo step failed: {' '.join(args)}: "
-                          f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+                          f"{last or f'exit status {proc.returncode}'}")
         return proc.stdout
 
     def show(self, *args: str, cwd: Path | None = None) -> None:
@@ -171,8 +179,9 @@ class Demo:
         self.say(f"Creating {len(BEADS)} beads with dependencies and a mountain convoy"
                  " (each bead has a `run` command for the built-in shell agent)")
         for b in BEADS:
+            run = b.run.replace("@GO@", shlex.quote(str(self.root / GO_FLAG)))
             args = ["git", "gt-bead", "create", b.title, "-p", str(b.priority),
-                    "--field", f"run={b.run}"]
+                    "--field", f"run={run}"]
             for dep in b.after:
                 args += ["--dep", f"blocks:{self.ids[dep]}"]
             if b.key in ("sub", "square"):
@@ -252,6 +261,7 @@ class Demo:
         # The runner notices, records the exit and checkpoints; then the Hook is free.
         while (st := self.polecat_status(name))["agent_alive"] or st["runner_alive"]:
             time.sleep(0.1)
+        (self.root / GO_FLAG).touch()  # the replacement need not wait
         self.resumed = name
         self.echo("    the work so far is safe in its Hook (branch + refs/gt/hooks/"
                   f"{name}); a replacement picks it up:")
@@ -281,7 +291,8 @@ class Demo:
         self.landed = sum(1 for m in landed if m.get("state") == "landed")
 
     def stall(self) -> None:
-        self.say("One bead is stuck (its command never ends): the patrol notices")
+        self.say("The patrol notices beads that stopped moving (the benchmark's command "
+                 "never ends) and escalates them")
         deadline = time.monotonic() + 10
         while True:
             out = self.sh("git", "gt-deacon", "patrol")
@@ -300,26 +311,57 @@ class Demo:
     def sync(self) -> None:
         self.say("Another machine: beads travel through any git remote")
         self.sh("git", "push", "-q", "origin", "main")
-        out = self.sh("git", "gt-sync", "origin")
-        hooks = [ln for ln in out.splitlines() if ln.startswith("hooks/")]
-        for line in out.rstrip().splitlines():
-            if not line.startswith(("hooks/", "pushed")):
-                self.echo("    " + line)
-        self.echo(f"    ... and {len(hooks)} Hooks (state, transcripts, checkpoints); pushed")
+        self.show_sync()
         clone = self.root / "calc-clone"
         self.sh("git", "clone", "-q", str(self.root / "hub.git"), str(clone), cwd=self.root,
                 show=False)
         self.echo("  $ git clone hub.git calc-clone && cd calc-clone")
         self.show("git", "gt-init", cwd=clone)
         self.show("git", "gt-bead", "stats", cwd=clone)
+        self.say("A change made in the clone arrives in the rig through git gt-sync")
+        self.echo("  (in calc-clone)")
+        new_id = self.sh("git", "gt-bead", "create", "Add modulo()", "-p", "3",
+                         "--label", "from-the-clone", cwd=clone).strip()
+        self.echo(f"    {new_id}")
+        self.show_sync(cwd=clone)
+        self.echo(f"  (back in {self.rig.name})")
+        self.show_sync()
+        self.show("git", "gt-bead", "show", new_id)
+        self.from_clone = new_id
+
+    def show_sync(self, cwd: Path | None = None) -> None:
+        """git gt-sync origin, with the per-Hook lines summed up in one."""
+        out = self.sh("git", "gt-sync", "origin", cwd=cwd)
+        states: dict[str, int] = {}
+        for line in out.rstrip().splitlines():
+            if line.startswith("hooks/"):
+                state = line.split(": ", 1)[-1].split()[0]
+                states[state] = states.get(state, 0) + 1
+            elif line.startswith("pushed "):
+                pushed = line[len("pushed "):].rsplit(" to ", 1)[0].split(", ")
+                hooks = sum(1 for r in pushed if r.startswith("refs/gt/hooks/"))
+                names = [r for r in pushed if not r.startswith("refs/gt/hooks/")]
+                if hooks:
+                    names.append(f"{hooks} Hook refs")
+                self.echo(f"    pushed {', '.join(names)} to origin")
+            else:
+                self.echo("    " + line)
+        if states:
+            counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+            self.echo(f"    Hooks (state, transcripts, checkpoints): {counts}")
 
     def finish(self) -> None:
         self.say("Where things stand")
         self.show("git", "gt-status")
         log = self.sh("git", "log", "--oneline", "main", show=False).splitlines()
-        self.echo(f"\n  main now has {len(log)} commits, every one tested by the Refinery:")
+        self.echo(f"\n  main has {len(log) - 1} new commits since the sample's first one, "
+                  "all landed by the Refinery after the tests passed:")
         for line in log[:4]:
             self.echo("    " + line)
+        try:
+            broken = self.polecat_of("divide")["name"]
+        except (GtError, KeyError, TypeError):
+            broken = "NAME"
         elapsed = time.monotonic() - self.started
         self.echo(
             f"\nDemo finished in {elapsed:.0f}s. Try next:\n"
@@ -329,13 +371,16 @@ class Demo:
             "# a polecat's event stream, kept in git\n"
             "  git gt-bead history <id>         # every change to one bead\n"
             "  git log refs/gt/beads            # beads are plain git history\n"
-            "Use a real agent instead of the shell one (headless, with its own account):\n"
-            "  git gt-convoy dispatch calc --agent claude    # or codex, gemini, aider, copilot\n"
-            "  # or for every polecat: printf '[polecat]\\nagent = \"codex\"\\n' >> .gastown.toml"
+            "Use a real agent instead of the shell one (headless, with its own account),\n"
+            "for example to fix the divide() change the Refinery rejected:\n"
+            f"  git gt-polecat spawn --resume {broken} --agent claude"
+            "   # or codex, gemini, aider, copilot\n"
+            "  # every new polecat: printf '[polecat]\\nagent = \"codex\"\\n' >> .gastown.toml"
         )
 
     def cleanup(self) -> None:
         """Leave no process behind, whatever happened: stop every polecat still running."""
+        (self.root / GO_FLAG).unlink(missing_ok=True)
         if not (self.rig / ".git").exists():
             return
         try:
@@ -373,4 +418,5 @@ def run_demo(directory: Path, echo: Callable[[str], None],
     finally:
         demo.cleanup()
     return {"dir": str(demo.rig), "beads": demo.ids, "resumed": demo.resumed,
-            "landed": demo.landed, "seconds": round(time.monotonic() - demo.started, 1)}
+            "landed": demo.landed, "from_clone": demo.from_clone,
+            "seconds": round(time.monotonic() - demo.started, 1)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -42,7 +43,9 @@ def log_error(repo: Repo | None, hook: str, text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
+    # GT_HOOKS=0 marks gastown's own git commands (Refinery merges, gates, syncs); the sh
+    # stubs check it, and hooks run by the pre-commit framework reach us without them.
+    if not args or os.environ.get("GT_HOOKS", "1") == "0":
         return 0
     hook, rest = args[0], args[1:]
     repo: Repo | None = None

@@ -5,7 +5,9 @@
     python -m git_gastown.manpage --check            exit 1 if any page is missing or stale
 
 A family's module (FAMILIES in git_gastown/cli/main.py) may define MAN_SECTIONS, a tuple
-of (title, text) pairs added after the commands (EXAMPLES, FILES, ...). In plain text,
+of (title, text) pairs added after the commands (EXAMPLES, FILES, ...), and
+MAN_EXIT_STATUS, (code, meaning) pairs replacing the shared EXIT STATUS list when a
+command's codes mean something else. In plain text,
 blank lines separate paragraphs, indented blocks are shown verbatim and `backticks` render
 bold; a text that starts with a roff request (".TP", ".PP", ...) is used as it is.
 """
@@ -47,8 +49,9 @@ EXIT_STATUS = (
 ENVIRONMENT = (
     ("GT_ACTOR", "Who is acting, when --actor is not given (default: git user.name). "
                  "Recorded in every change as the Gt-Actor trailer."),
-    ("NO_COLOR", "Set to anything to turn colour off (it is off when output is not a "
-                 "terminal)."),
+    ("NO_COLOR", "Set to any non-empty value to turn colour off. Colour is also off when "
+                 "output is not a terminal, when TERM is dumb, and when git's color.ui is "
+                 "never or false (git -c color.ui=never gt-status)."),
 )
 
 
@@ -90,7 +93,10 @@ def section_body(text: str) -> list[str]:
     """An extra section: plain text (see paragraphs), or roff kept as it is when the text
     starts with a request (a line beginning with '.'), e.g. for .TP definition lists."""
     if text.lstrip().startswith("."):
-        return text.strip("\n").splitlines()
+        # A text line that happens to start with a dot (.git/, .pre-commit-config.yaml)
+        # would be read as an unknown request and vanish: only .XX requests pass as is.
+        return [ln if re.match(r"\.[A-Za-z]{1,2}(\s|$)", ln) or ln[:1] not in (".", "'")
+                else "\\&" + ln for ln in text.strip("\n").splitlines()]
     return paragraphs(text)
 
 
@@ -171,9 +177,9 @@ def _header(name: str, summary: str) -> list[str]:
     ]
 
 
-def _exit_status() -> list[str]:
+def _exit_status(codes: Sequence[tuple[int, str]] = EXIT_STATUS) -> list[str]:
     out = [".SH EXIT STATUS"]
-    for code, meaning in EXIT_STATUS:
+    for code, meaning in codes:
         out += _tp(f"\\fB{code}\\fR", meaning)
     return out
 
@@ -232,7 +238,8 @@ def render_family(family: str, module_name: str, summary: str,
                 out += [".PP", "Options:", ".RS 4", *opts, ".RE"]
     for title, text in getattr(module, "MAN_SECTIONS", ()):
         out += [f".SH {esc(title.upper())}", *section_body(text)]
-    out += _exit_status() + _environment(command) + _see_also(name, families)
+    codes = getattr(module, "MAN_EXIT_STATUS", EXIT_STATUS)
+    out += _exit_status(codes) + _environment(command) + _see_also(name, families)
     return "\n".join(out) + "\n"
 
 

@@ -64,7 +64,7 @@ def _escalations(rig: Rig) -> list[dict[str, Any]]:
 def _mail(rig: Rig) -> list[dict[str, Any]]:
     from git_gastown import mail
 
-    return [m.to_json() for m in mail.unread_mail(rig.store, "overseer")]
+    return [m.to_json() for m in mail.unread_mail(rig.store, mail.default_mailbox())]
 
 
 SECTIONS: dict[str, Callable[[Rig], Any]] = {
@@ -75,7 +75,10 @@ SECTIONS: dict[str, Callable[[Rig], Any]] = {
 
 def collect(rig: Rig) -> dict[str, Any]:
     """Every section; one that fails is reported in `errors`, never hides the others."""
-    data: dict[str, Any] = {"rig": rig.name, "prefix": rig.prefix(), "errors": {}}
+    from git_gastown.mail import default_mailbox
+
+    data: dict[str, Any] = {"rig": rig.name, "prefix": rig.prefix(),
+                            "mailbox": default_mailbox(), "errors": {}}
     for name, fn in SECTIONS.items():
         try:
             data[name] = fn(rig)

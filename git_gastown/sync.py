@@ -638,10 +638,16 @@ def pre_push(repo: Repo, args: Sequence[str]) -> None:
     """
     if os.environ.get(SYNC_ENV) or not repo.config_bool("gt.autosync", False):
         return
-    remote = args[0] if args else ""
+    if args:
+        remote = args[0]
+        pushed = [ln.split()[0] for ln in sys.stdin.read().splitlines() if ln.split()]
+    else:
+        # Run by the pre-commit framework: no arguments and no stdin, the push described in
+        # PRE_COMMIT_* variables instead (only the first ref pushed is named).
+        remote = os.environ.get("PRE_COMMIT_REMOTE_NAME", "")
+        pushed = [r for r in [os.environ.get("PRE_COMMIT_LOCAL_BRANCH", "")] if r]
     if not remote or repo.config_get(f"remote.{remote}.url") is None:
         return  # a push to a bare URL has no remote-tracking namespace to sync through
-    pushed = [ln.split()[0] for ln in sys.stdin.read().splitlines() if ln.split()]
     if pushed and all(r.startswith("refs/gt/") for r in pushed):
         return  # the user pushes gastown refs by hand
     if BeadStore(repo).tip() is None:

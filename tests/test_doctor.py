@@ -109,3 +109,108 @@ def test_stale_git_lock_found_and_removed(repo: Repo) -> None:
     assert found["locks"]["status"] == "ok" and "removed stale" in str(found["locks"]["fixed"])
     assert not lock.exists()
     repo.commit_file("after.txt", "git works again\n")
+
+
+def _blob(repo: Repo) -> str:
+    return repo.run("git", "hash-object", "-w", "--stdin", input="junk\n").out.strip()
+
+
+def test_hook_and_queue_refs_at_a_blob_fail(repo: Repo) -> None:
+    blob = _blob(repo)
+    repo.git("update-ref", "refs/gt/hooks/bogus", blob)
+    repo.git("update-ref", "refs/gt/mq/bogus", blob)
+    code, found = _status(repo)
+    assert code == 1
+    refs = found["refs"]
+    assert refs["status"] == "fail" and not refs["fixable"]
+    assert "refs/gt/hooks/bogus points at a blob" in str(refs["message"])
+    assert "refs/gt/mq/bogus" in str(refs["message"])
+    assert "update-ref refs/gt/hooks/bogus refs/gt/hooks/bogus@{1}" in str(refs["message"])
+    assert found["beads-ref"]["status"] == "ok"
+
+
+def test_beads_ref_at_a_blob_is_reported_as_the_ref(repo: Repo) -> None:
+    repo.create("one")
+    good = repo.git("rev-parse", "refs/gt/beads")
+    repo.git("update-ref", "refs/gt/beads", _blob(repo))
+    r = repo.run("git-gt-doctor", check=False)
+    assert r.code == 1
+    assert "beads-ref: refs/gt/beads points at a blob" in r.out
+    assert "refs/gt/beads@{1}" in r.out
+    assert "cache" not in r.out and "--fix mends" not in r.out  # a rebuild cannot mend it
+    code, found = _status(repo, "--fix")
+    assert code == 1 and found["beads-ref"]["status"] == "fail"
+    repo.git("update-ref", "refs/gt/beads", "refs/gt/beads@{1}")  # the route doctor names
+    assert repo.git("rev-parse", "refs/gt/beads") == good
+    code, found = _status(repo)
+    assert code == 0 and found["refs"]["status"] == "ok"
+
+
+def test_hook_interpreter_without_gastown_is_found(repo: Repo, tmp_path: Path) -> None:
+    import venv
+
+    bare = tmp_path / "bare-venv"
+    venv.create(bare, with_pip=False)  # a live python that cannot import git_gastown
+    hook = repo.path / ".git" / "hooks" / "post-commit"
+    hook.write_text("\n".join(f"GT_PYTHON='{bare}/bin/python'" if ln.startswith("GT_PYTHON=")
+                              else ln for ln in hook.read_text().splitlines()) + "\n")
+    code, found = _status(repo)
+    assert code == 1
+    assert "interpreter without git_gastown" in str(found["hooks"]["message"])
+    code, found = _status(repo, "--fix")
+    assert code == 0 and found["hooks"]["status"] == "ok"
+
+
+def test_locked_missing_worktree_is_not_reported_as_pruned(repo: Repo, tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("one", "two"):
+        repo.git("worktree", "add", "-q", str(tmp_path / name), "-b", name)
+    repo.git("worktree", "lock", str(tmp_path / "two"))
+    shutil.rmtree(tmp_path / "one")
+    shutil.rmtree(tmp_path / "two")
+    _, found = _status(repo)
+    msg = str(found["worktrees"]["message"])
+    assert found["worktrees"]["status"] == "warn"
+    assert "1 worktree entry git can prune" in msg
+    assert f"git worktree unlock {tmp_path / 'two'}" in msg
+    _, found = _status(repo, "--fix")
+    assert found["worktrees"]["fixed"] == "pruned 1 worktree entry"
+    assert "git can prune" not in str(found["worktrees"]["message"])
+    assert "unlock" in str(found["worktrees"]["message"])  # the lock is the user's call
+
+
+def test_polecat_worktrees_are_checked_against_hooks(repo: Repo) -> None:
+    import shutil
+
+    from conftest import wait_for
+
+    bead = repo.create("slow", "--field", "run=sleep 30")
+    repo.gt("polecat", "spawn", "--bead", bead, "--name", "nux")
+    wt = Path(repo.gt("polecat", "status", "nux", "--json").json()["polecats"][0]["worktree"])
+    repo.gt("polecat", "stop", "nux")
+    wait_for(lambda: repo.gt("polecat", "status", "nux", "--json").json()["polecats"][0]
+             ["live_status"] == "stopped", what="nux stopped")
+    shutil.rmtree(wt)
+    _, found = _status(repo)
+    msg = str(found["worktrees"]["message"])
+    assert "polecat nux (stopped) has no worktree" in msg
+    assert "spawn --resume nux" in msg
+    # A gt/<prefix>/* worktree with no Hook behind it.
+    repo.git("worktree", "prune")
+    orphan = wt.parent / "ghost"
+    repo.git("worktree", "add", "-q", str(orphan), "-b", "gt/gt/ghost")
+    _, found = _status(repo)
+    msg = str(found["worktrees"]["message"])
+    assert f"worktree {orphan} (branch gt/gt/ghost) belongs to a polecat whose Hook is gone" in msg
+    assert not found["worktrees"]["fixable"]  # removing a worktree is never done unasked
+
+
+def test_missing_configured_agent_warns(repo: Repo) -> None:
+    _, found = _status(repo)
+    assert found["agents"]["status"] == "info"  # shell, the default, needs no program
+    (repo.path / ".gastown.toml").write_text('[polecat]\nagent = "codex"\n')
+    code, found = _status(repo)
+    assert code == 0 and found["agents"]["status"] == "warn"
+    assert "polecat.agent" in str(found["agents"]["message"])
+    assert "'codex' not found on PATH" in str(found["agents"]["message"])

@@ -7,12 +7,13 @@ gt-hook marker in its git dir, and state.json in refs/gt/hooks/<name>.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from conftest import Repo
-from test_refinery import BAD_GATE, mrs, run, setup_gates
+from test_refinery import BAD_GATE, mrs, on_main, run, setup_gates
 
 
 def make_hook(repo: Repo, name: str, beads: list[str], tmp_path: Path) -> Path:
@@ -131,6 +132,9 @@ def test_done_outside_a_hook_points_to_enqueue(repo: Repo) -> None:
     repo.git("checkout", "-q", "-b", "feature")
     r = repo.run("git-gt-done", check=False)
     assert r.code == 2 and "git gt-refinery enqueue feature" in r.err
+    repo.git("checkout", "-q", "main")
+    r = repo.run("git-gt-done", check=False)
+    assert r.code == 2 and "main is the target branch" in r.err and "enqueue" not in r.err
 
 
 def test_rejected_hook_work_mails_the_polecat_then_escalates(repo: Repo, tmp_path: Path) -> None:
@@ -194,3 +198,162 @@ def test_a_shell_polecat_lands_its_work_end_to_end(rig: Repo) -> None:
     assert m["state"] == "landed" and m["hook"] == "nux" and m["beads"] == [bead]
     state = json.loads(rig.git("show", "refs/gt/hooks/nux:state.json"))
     assert state["status"] == "done"
+
+
+def test_work_lands_on_the_refinery_target_not_the_users_branch(rig: Repo) -> None:
+    """The main checkout on another branch: spawn starts from, and done lands on, main."""
+    setup_gates(rig, "test -f out.txt")
+    rig.git("checkout", "-q", "-b", "myfeature")
+    rig.commit_file("mine.txt", "my own work\n")
+    feature_tip = rig.git("rev-parse", "myfeature")
+    bead = rig.create("make out", "--field", "run=echo hello > out.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "nux")
+    state = json.loads(rig.git("show", "refs/gt/hooks/nux:state.json"))
+    assert state["base"] == "main" and state["base_commit"] == rig.git("rev-parse", "main")
+    deadline = time.time() + 60
+    while time.time() < deadline and rig.show(bead)["status"] != "closed":
+        time.sleep(0.3)
+    closed = rig.show(bead)
+    assert closed["status"] == "closed" and "on main" in closed["close_reason"]
+    assert rig.git("show", "main:out.txt") == "hello"
+    assert rig.git("rev-parse", "myfeature") == feature_tip  # the user's branch untouched
+    assert mrs(rig)["gt/gt/nux"]["target"] == "main"
+
+
+def test_done_lands_on_the_target_even_from_a_hook_based_elsewhere(repo: Repo,
+                                                                   tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.git("branch", "dev")
+    path = make_hook(repo, "india", [], tmp_path)
+    state = json.loads(repo.git("show", "refs/gt/hooks/india:state.json"))
+    # A Hook started from a commit id (spawn --base <sha>): its base is no branch at all.
+    state["base"] = repo.git("rev-parse", "dev")
+    blob = repo.run("git", "hash-object", "-w", "--stdin", input=json.dumps(state)).out.strip()
+    tree = repo.run("git", "mktree", input=f"100644 blob {blob}\tstate.json\n").out.strip()
+    repo.git("update-ref", "refs/gt/hooks/india", repo.git("commit-tree", tree, "-m", "base"))
+    (path / "i.txt").write_text("i\n")
+    data = done(repo, path, "--no-run", "--json").json()
+    assert data["mr"]["target"] == "main"
+    run(repo)
+    assert on_main(repo, "i.txt")
+    assert repo.run("git", "cat-file", "-e", "dev:i.txt", check=False).code != 0
+
+
+def conflict_mail(repo: Repo) -> list[dict[str, Any]]:
+    return [b for b in repo.bead("list", "--type", "message", "--json").json()
+            if b["title"].startswith("Conflict ahead")]
+
+
+def test_radar_runs_from_commits_in_hook_worktrees(repo: Repo, tmp_path: Path) -> None:
+    """Polecats commit in their own worktrees, never in the main checkout."""
+    setup_gates(repo, "true")
+    repo.commit_file("app.py", "line\n")
+    paths = {n: make_hook(repo, n, [], tmp_path) for n in ("juliet", "kilo")}
+    for name, path in paths.items():
+        (path / "app.py").write_text(f"{name}\n")
+        in_hook(repo, path, "git", "commit", "-qam", f"{name} edits app.py")
+    # the first commit scanned (nothing to see yet) and set the next scan a minute ahead:
+    # move it into the past, as a minute passing would, and commit again
+    stamp = repo.path / ".git" / "gt" / "refinery" / "radar-next"
+    assert stamp.stat().st_mtime > time.time() + 30
+    os.utime(stamp, (time.time() - 5, time.time() - 5))
+    (paths["kilo"] / "more.txt").write_text("more\n")
+    in_hook(repo, paths["kilo"], "git", "add", "more.txt")
+    in_hook(repo, paths["kilo"], "git", "commit", "-qm", "more")
+    deadline = time.time() + 20
+    while time.time() < deadline and len(conflict_mail(repo)) < 2:
+        time.sleep(0.2)
+    assert sorted(m["assignee"] for m in conflict_mail(repo)) == ["juliet", "kilo"]
+
+
+def test_radar_ignores_landed_hooks_and_the_deacon_patrol_runs_it(repo: Repo,
+                                                                  tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    stamp = repo.path / ".git" / "gt" / "refinery" / "radar-next"
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+    os.utime(stamp, (time.time() + 3600, time.time() + 3600))  # no scan from commits here
+    repo.commit_file("app.py", "line\n")
+    lima = make_hook(repo, "lima", [], tmp_path)
+    mike = make_hook(repo, "mike", [], tmp_path)
+    (lima / "app.py").write_text("lima\n")
+    (mike / "app.py").write_text("mike\n")
+    in_hook(repo, mike, "git", "commit", "-qam", "mike")
+    done(repo, lima, "--no-run")
+    run(repo)  # lima lands; its branch stays while its worktree does
+    repo.commit_file("later.txt", "the target moves on\n")
+    assert repo.git("rev-parse", "gt/gt/lima")
+    out = repo.gt("refinery", "radar", "--json").json()
+    assert out["branches"] == ["gt/gt/mike"]
+    assert [(o["a"]["branch"], o["with_target"]) for o in out["overlaps"]] == [
+        ("gt/gt/mike", True)]
+    report = repo.gt("deacon", "patrol", "--json").json()[0]
+    assert report["errors"] == [] and len(report["radar"]) == 1
+    assert [m["assignee"] for m in conflict_mail(repo)] == ["mike"]
+    assert repo.gt("deacon", "patrol", "--json").json()[0]["radar"] == []  # not new
+
+
+def test_done_refuses_unresolved_conflicts(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("f1.txt", "base\n")
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit_file("f1.txt", "side\n")
+    repo.git("checkout", "-q", "main")
+    path = make_hook(repo, "november", [], tmp_path)
+    (path / "f1.txt").write_text("mine\n")
+    in_hook(repo, path, "git", "commit", "-qam", "mine")
+    assert in_hook(repo, path, "git", "merge", "-q", "side", check=False).code != 0
+    head = in_hook(repo, path, "git", "rev-parse", "HEAD").out.strip()
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "unresolved merge conflicts in f1.txt" in r.err
+    assert len(r.err.strip().splitlines()) <= 2  # the error and its hint
+    assert in_hook(repo, path, "git", "rev-parse", "HEAD").out.strip() == head
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+    # git add marks it resolved, markers and all: still refused
+    in_hook(repo, path, "git", "add", "f1.txt")
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "merge is under way" in r.err
+    # committed with the markers in it: refused too
+    in_hook(repo, path, "git", "commit", "-q", "--no-edit")
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "conflict markers left in f1.txt" in r.err
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+    (path / "f1.txt").write_text("resolved\n")
+    data = done(repo, path, "--no-run", "--json").json()
+    assert data["enqueued"] == "queued"
+
+
+def test_done_adds_leftovers_by_literal_path(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("[id].txt", "page\n")
+    repo.commit_file("i.txt", "matched by the glob [id].txt\n")
+    repo.commit_file("*", "star\n")
+    repo.commit_file("f2.txt", "two\n")
+    path = make_hook(repo, "oscar", [], tmp_path)
+    (path / "[id].txt").write_text("page edited\n")
+    (path / "*").write_text("star edited\n")
+    (path / "i.txt").unlink()  # deletions not staged: must not be committed
+    (path / "f2.txt").unlink()
+    data = done(repo, path, "--no-run", "--json").json()
+    assert data["committed"]
+    changed = in_hook(repo, path, "git", "diff", "--name-status", "HEAD~1", "HEAD").out
+    assert sorted(changed.strip().split("\n")) == ["M\t*", "M\t[id].txt"]
+
+
+def test_a_fixed_mr_closes_its_fix_needed_mail(repo: Repo, tmp_path: Path) -> None:
+    setup_gates(repo, BAD_GATE)
+    work = repo.create("risky")
+    path = make_hook(repo, "papa", [work], tmp_path)
+    (path / "bad.txt").write_text("BAD\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    bead = repo.show(work)
+    assert bead["status"] != "closed" and bead["fields"]["done"] == "rejected"
+    mail = [b for b in repo.bead("list", "--type", "message", "--json").json()
+            if b["title"].startswith("FIX_NEEDED")]
+    assert len(mail) == 1 and mail[0]["status"] == "open"
+    (path / "bad.txt").write_text("fine\n")
+    done(repo, path, "--no-run")
+    run(repo)
+    assert repo.show(work)["status"] == "closed"
+    assert repo.show(mail[0]["id"])["status"] == "closed"

@@ -230,3 +230,14 @@ def test_stall_that_moves_again_closes_its_escalation_and_is_never_bumped(
         [("closed", "medium", 0)]
     assert rig.show(closed[0]["id"])["close_reason"] == "resolved by itself"
     rig.gt("polecat", "stop", "slow")
+
+
+def test_dispatch_with_a_missing_agent_program_says_so(repo: Repo) -> None:
+    ids = [repo.create("a", "--field", "run=true")]
+    repo.gt("convoy", "create", "--name", "solo", *ids)
+    repo.gt("convoy", "dispatch", "solo", "--agent", "shell")  # all at work: nothing left
+    conv = repo.gt("convoy", "show", "solo", "--json").json()
+    r = repo.gt("convoy", "dispatch", "solo", "--agent", "claude", check=False)
+    assert r.code == 2, r.out
+    assert "program 'claude' not found on PATH" in r.err and "nothing to dispatch" not in r.out
+    assert repo.show(conv["id"])["fields"]["dispatch_agent"] == "shell"  # nothing remembered

@@ -190,9 +190,23 @@ def test_conflict_is_taken_out_before_any_gate(repo: Repo, tmp_path: Path) -> No
     run(repo)
     assert mrs(repo)["a"]["state"] == "landed"
     assert repo.show(bugs[0]["id"])["status"] == "closed"  # the conflict bead is resolved
+    mail = [b for b in repo.bead("list", "--type", "message", "--all", "--json").json()
+             if "conflicts with main" in b["title"]]
+    assert len(mail) == 1 and mail[0]["status"] == "closed"  # and its FIX_NEEDED mail
     batches = repo.gt("refinery", "log", "--mr", m["id"], "--json").json()
     assert len(batches) == 2 and all(m["id"] in [x["id"] for x in b["members"]]
                                      for b in batches)
+
+
+def test_a_batch_of_only_conflicts_has_the_verdict_conflict(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("shared.txt", "base\n")
+    branch(repo, "a", "from a\n", path="shared.txt")
+    enqueue(repo, "a")
+    repo.commit_file("shared.txt", "main changed it\n")
+    run(repo)
+    b = last_batch(repo)
+    assert b["verdict"] == "conflict" and b["summary"].startswith("conflict: 0 landed")
 
 
 def test_mates_that_conflict_with_each_other_wait_for_the_next_batch(repo: Repo) -> None:
@@ -254,6 +268,24 @@ def test_a_single_failing_twice_is_rejected(repo: Repo) -> None:
     assert culprit["how"] == "repeated" and culprit["observations"] == 2
 
 
+def test_the_rejected_commit_resubmitted_unchanged_runs_no_gate(repo: Repo) -> None:
+    setup_gates(repo, BAD_GATE)
+    branch(repo, "solo", "BAD\n")
+    mr = enqueue(repo, "solo")["mr"]
+    run(repo)
+    r = repo.gt("refinery", "enqueue", "solo", "--no-run", check=False)
+    assert r.code == 4 and "already rejected" in r.err
+    assert f"git gt-refinery retry {mr['id']}" in r.err
+    assert mrs(repo)["solo"]["state"] == "rejected"
+    assert run(repo)["runs"] == 0
+    # a new commit on the branch is queued again, on the same MR
+    repo.git("checkout", "-q", "solo")
+    repo.commit_file("solo.txt", "fixed\n")
+    repo.git("checkout", "-q", "main")
+    assert enqueue(repo, "solo")["enqueued"] == "updated"
+    assert run(repo)["landed"] == 1
+
+
 def test_gates_come_from_the_target_not_the_candidate(repo: Repo, tmp_path: Path) -> None:
     marker = tmp_path / "evil-ran"
     setup_gates(repo, BAD_GATE)
@@ -302,24 +334,78 @@ def test_target_moved_during_the_gate_is_rebuilt_without_bisecting(repo: Repo,
     assert "someone else" in log and on_main(repo, "w.txt")
 
 
-def test_dirty_main_worktree_is_never_overwritten(repo: Repo) -> None:
+def test_dirty_main_worktree_keeps_an_unrelated_edit_and_follows_the_landing(
+        repo: Repo) -> None:
+    """Like git merge --ff-only: the user's edit to another file is carried forward."""
+    setup_gates(repo, "true")
+    branch(repo, "feat1", "one\n")
+    enqueue(repo, "feat1")
+    (repo.path / "README.md").write_text("my local edit\n")
+    assert run(repo)["landed"] == 1
+    assert (repo.path / "README.md").read_text() == "my local edit\n"
+    assert (repo.path / "feat1.txt").read_text() == "one\n"
+    assert repo.git("status", "--porcelain") == "M README.md"
+    assert not (repo.path / ".git" / "gt" / "refinery" / "checkouts-moving.json").exists()
+    # an ordinary commit -a keeps the landed work (the index followed the branch)
+    repo.git("commit", "-qam", "readme edit")
+    assert on_main(repo, "feat1.txt")
+    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
+    branch(repo, "feat2", "two\n")
+    enqueue(repo, "feat2")
+    assert run(repo)["landed"] == 1
+    assert repo.git("status", "--porcelain") == ""
+    assert (repo.path / "feat2.txt").read_text() == "two\n"
+
+
+def test_dirty_main_worktree_holds_a_landing_that_would_overwrite_it(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    branch(repo, "w", "new\n", path="README.md")
+    branch(repo, "other", "o\n")
+    enqueue(repo, "w")
+    enqueue(repo, "other")
+    old_main = repo.git("rev-parse", "main")
+    (repo.path / "README.md").write_text("my local edit\n")
+    report = run(repo)
+    assert report["landed"] == 1 and report["runs"] == 1  # other lands; w is held, untested
+    assert [m for m, v in mrs(repo).items() if v["state"] == "landed"] == ["other"]
+    assert repo.git("rev-parse", "main~1") == old_main  # main moved by other alone
+    w = mrs(repo)["w"]
+    assert w["state"] == "queued" and "README.md" in w["reason"] and "held" in w["reason"]
+    assert report["held"] == [w["id"]] and "held" in report["stopped"]
+    assert (repo.path / "README.md").read_text() == "my local edit\n"
+    assert (repo.path / "other.txt").exists()
+    assert repo.git("status", "--porcelain") == "M README.md"
+    status = repo.gt("refinery", "status", "--json").json()
+    waiting = status["worktrees_waiting"]
+    assert len(waiting) == 1 and waiting[0]["paths"] == ["README.md"]
+    assert waiting[0]["mrs"] == [w["id"]] and "commit or stash" in waiting[0]["reason"]
+    text = repo.gt("refinery", "status").out
+    assert "README.md" in text and "holds" in text
+    # a second run holds it again without running a gate
+    assert run(repo)["runs"] == 0 and mrs(repo)["w"]["state"] == "queued"
+    # the user stashes: the next run lands it and forgets the hold
+    repo.git("stash", "-q")
+    assert run(repo)["landed"] == 1
+    assert (repo.path / "README.md").read_text() == "new\n"
+    assert repo.git("status", "--porcelain") == ""
+    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
+
+
+def test_a_commit_in_the_holding_checkout_lands_the_held_work(repo: Repo) -> None:
     setup_gates(repo, "true")
     branch(repo, "w", "new\n", path="README.md")
     enqueue(repo, "w")
     (repo.path / "README.md").write_text("my local edit\n")
     run(repo)
-    assert (repo.path / "README.md").read_text() == "my local edit\n"
-    assert repo.git("show", "main:README.md") == "new"
-    status = repo.gt("refinery", "status", "--json").json()
-    assert status["worktrees_waiting"] and "uncommitted" in status["worktrees_waiting"][0][
-        "reason"]
-    assert "not updated" in repo.gt("refinery", "status").out
-    # once clean again, the next run catches the files up
-    (repo.path / "README.md").write_text("hello\n")
-    run(repo)
-    assert (repo.path / "README.md").read_text() == "new\n"
-    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
+    assert mrs(repo)["w"]["state"] == "queued"
+    repo.git("commit", "-qam", "my edit")  # post-commit starts a run; w now conflicts
+    deadline = time.time() + 20
+    while time.time() < deadline and mrs(repo)["w"]["state"] == "queued":
+        time.sleep(0.2)
+    assert mrs(repo)["w"]["state"] == "conflict"
+    assert repo.git("show", "main:README.md") == "my local edit"
     assert repo.git("status", "--porcelain") == ""
+    assert repo.gt("refinery", "status", "--json").json()["worktrees_waiting"] == []
 
 
 def test_kill_9_mid_run_then_a_new_run_finishes(repo: Repo, tmp_path: Path) -> None:
@@ -345,6 +431,24 @@ def test_kill_9_mid_run_then_a_new_run_finishes(repo: Repo, tmp_path: Path) -> N
     report = run(repo)
     assert report["landed"] == 3
     assert {m["state"] for m in mrs(repo).values()} == {"landed"}
+
+
+def test_a_run_killed_between_moving_the_checkout_and_the_ref_is_put_back(
+        repo: Repo) -> None:
+    """The window kill -9 could hit: the checkout carried forward, the ref not moved yet."""
+    setup_gates(repo, "true")
+    branch(repo, "w", "w\n")
+    old, new = repo.git("rev-parse", "main"), repo.git("rev-parse", "w")
+    repo.git("read-tree", "-m", "-u", old, new)  # what advance_checkouts did, then the kill
+    journal = {"target": "main", "from": old, "to": new, "paths": [str(repo.path)]}
+    (repo.path / ".git" / "gt" / "refinery").mkdir(parents=True, exist_ok=True)
+    (repo.path / ".git" / "gt" / "refinery" / "checkouts-moving.json").write_text(
+        json.dumps(journal))
+    assert repo.git("status", "--porcelain") == "A  w.txt"
+    run(repo)
+    assert repo.git("status", "--porcelain") == ""
+    assert not (repo.path / "w.txt").exists()
+    assert not (repo.path / ".git" / "gt" / "refinery" / "checkouts-moving.json").exists()
 
 
 def test_a_second_run_exits_at_once(repo: Repo, tmp_path: Path) -> None:
@@ -479,6 +583,42 @@ def test_hand_merge_is_recorded_as_landed(repo: Repo) -> None:
     assert repo.show(work)["status"] == "closed"
 
 
+def test_push_mode_without_a_remote_says_so_and_requeues(repo: Repo) -> None:
+    setup_gates(repo, "true")
+    repo.git("config", "gt.refinery.push", "true")
+    branch(repo, "pm", "pm\n")
+    enqueue(repo, "pm")
+    r = repo.gt("refinery", "run", "--foreground", check=False)
+    assert r.code != 0
+    assert "cannot fetch main from remote 'origin'" in r.err
+    assert "git remote -v" in r.err and "gt.refinery.push false" in r.err
+    m = mrs(repo)["pm"]
+    assert m["state"] == "queued" and "origin" in m["reason"]  # not left "testing"
+    b = last_batch(repo)
+    assert b["verdict"] == "aborted" and "origin" in b["error"]
+    status = repo.gt("refinery", "status").out
+    assert "1 queued" in status and "0 testing" in status and "cannot fetch" in status
+    repo.git("config", "gt.refinery.push", "false")
+    assert run(repo)["landed"] == 1
+
+
+def test_a_pull_into_the_target_reverifies_the_queue_on_the_new_tip(repo: Repo) -> None:
+    setup_gates(repo, "test -f up.txt")  # only the new tip passes the gate
+    branch(repo, "q1", "q1\n")
+    enqueue(repo, "q1")
+    branch(repo, "up", "pulled\n")
+    up = repo.git("rev-parse", "up")
+    repo.git("merge", "-q", "--ff-only", "up")  # what a pull does; post-merge kicks a run
+    deadline = time.time() + 20
+    while time.time() < deadline and mrs(repo)["q1"]["state"] != "landed":
+        time.sleep(0.2)
+    assert mrs(repo)["q1"]["state"] == "landed"
+    b = last_batch(repo)
+    assert b["runs"][0]["base"] == up and b["verdict"] == "landed"
+    assert on_main(repo, "up.txt") and on_main(repo, "q1.txt")
+    assert repo.git("status", "--porcelain") == ""
+
+
 def test_push_mode_pushes_and_rebuilds_on_non_fast_forward(repo: Repo, tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     repo.run("git", "init", "-q", "--bare", str(remote))
@@ -608,6 +748,13 @@ def test_autostart_off_queues_without_running(repo: Repo) -> None:
     assert mrs(repo)["w"]["state"] == "queued"
     st = repo.gt("refinery", "status", "--json").json()
     assert st["autostart"] is False and st["running"] is False
+    # the Deacon says why nothing runs, rather than "running"
+    assert repo.gt("deacon", "patrol", "--json").json()[0]["refinery"] == "autostart off"
+    repo.gt("refinery", "pause", "--reason", "release freeze")
+    assert repo.gt("deacon", "patrol", "--json").json()[0]["refinery"] == \
+        "paused (release freeze)"
+    repo.gt("refinery", "resume", "--no-run")
+    assert mrs(repo)["w"]["state"] == "queued"
     started = repo.gt("refinery", "run", "--json").json()  # an explicit run still starts
     assert started["started"] is True
     deadline = time.time() + 30

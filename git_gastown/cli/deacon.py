@@ -104,6 +104,8 @@ def _show_patrol(reports: Sequence[Patrol], *, quiet: bool, dry_run: bool) -> No
                        if d["ok"] else f"  dog {d['dog']}: failed: {d['error']}")
         if r.refinery not in ("", "absent", "idle"):
             click.echo(f"  refinery: {r.refinery}")
+        if r.radar:
+            click.echo(f"  radar: mailed {len(r.radar)} conflict warning(s)")
         click.echo(f"  {'watching' if r.watching else 'nothing to watch'};"
                    f" next hook patrol not before {r.next_patrol}")
 

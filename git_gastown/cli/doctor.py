@@ -9,6 +9,63 @@ import click
 
 from git_gastown.cli.common import CONTEXT, emit_json, json_option, run, style
 
+MAN_SECTIONS = (
+    ("Checks", """\
+.TP
+\\fBgit\\fR
+git's version: the Refinery needs git merge-tree --write-tree (git 2.38 or newer). No fix.
+.TP
+\\fBpython\\fR, \\fBagents\\fR
+The interpreter in use, and which agent CLIs (claude, codex, gemini, aider, copilot) and
+tmux are on PATH. A warning when the rig's configured agent (polecat.agent) is missing.
+.TP
+\\fBbeads-ref\\fR, \\fBrefs\\fR
+refs/gt/beads exists, and every refs/gt/* ref (beads, Hooks, merge queue, remote copies)
+points at a commit. No fix: the message names the reflog route,
+git update-ref REF REF@{1}. While the beads ref is broken, the checks that read it are
+skipped.
+.TP
+\\fBhooks\\fR
+The four hooks are gastown's stubs, executable, at an interpreter that can import
+git_gastown; or pre-commit's scripts with the gastown-<hook> ids listed in
+.pre-commit-config.yaml. --fix reinstalls gastown's stubs with this interpreter (keeping a
+foreign hook as <hook>.gt-orig), but never touches hooks pre-commit manages.
+.TP
+\\fBbeads\\fR
+Every bead file parses and sits at the path its id gives. No fix.
+.TP
+\\fBcache\\fR
+The query cache (.git/gt/cache.sqlite) is readable and holds as many beads as the ref.
+--fix rebuilds it.
+.TP
+\\fBrefspecs\\fR
+Every remote's fetch carries refs/gt/*. --fix adds the refspecs.
+.TP
+\\fBobjects\\fR
+Loose objects and packs. --fix runs git gc.
+.TP
+\\fBworktrees\\fR
+Worktree entries git can prune (--fix prunes them and counts what went), locked entries
+whose directory is gone (the unlock command is named), polecats whose worktree is gone
+and gt/<prefix>/* worktrees whose Hook is gone or nuked (reported; removing a worktree is
+left to you).
+.TP
+\\fBlocks\\fR
+Git lock files left by a killed git process. --fix removes those no running process holds.
+"""),
+    ("Examples", """\
+    git gt-doctor
+    git gt-doctor --fix
+    git gt-doctor --json | jq '.[] | select(.status == "fail")'
+"""),
+)
+MAN_EXIT_STATUS = (
+    (0, "No check failed (warnings do not count)."),
+    (1, "A check failed; with --fix, one still fails after mending what was safe to mend "
+        "(what was mended is listed under it)."),
+    (2, "Bad usage: an unknown option."),
+)
+
 MARKS = {"ok": ("ok", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red"),
          "info": ("info", "blue")}
 

@@ -59,8 +59,11 @@ def answer(args: list[str]) -> int | None:
     """Answer a hot read and return 0, or None to leave it to the click command."""
     if not args or args[0] not in _SPECS or os.environ.get("GT_NO_FAST_PATH"):
         return None
-    if sys.stdout.isatty() and "NO_COLOR" not in os.environ:
-        return None  # colour comes from click.style
+    if sys.stdout.isatty():
+        from git_gastown.cli.render import use_color
+
+        if use_color():
+            return None  # colour comes from click.style
     from git_gastown.errors import EXIT_FAILURE, GtError
 
     try:

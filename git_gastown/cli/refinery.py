@@ -184,7 +184,8 @@ def _mr_line(m: Any) -> str:
     color = {"queued": "yellow", "testing": "cyan", "landed": "green", "rejected": "red",
              "conflict": "red"}.get(m.state)
     flags = " hotfix" if m.hotfix else ""
-    extra = f"  {m.reason}" if m.reason and m.state in ("rejected", "conflict", "landed") else ""
+    shown = ("queued", "rejected", "conflict", "landed")  # queued: why it waits, if held
+    extra = f"  {m.reason}" if m.reason and m.state in shown else ""
     return (f"{style(m.id, bold=True)}  P{m.priority}{flags}  {style(m.state, fg=color)}  "
             f"{m.branch} @ {m.commit[:10]}{extra}")
 
@@ -310,8 +311,11 @@ def status(as_json: bool) -> None:
     if last:
         b = last[0]
         click.echo(f"last batch {b['id']} ({b['finished_at'] or 'running'}): {b['summary']}")
+        if b.get("verdict") == "aborted" and not b.get("error"):
+            click.echo("  (the run stopped mid-batch; its log: gt/logs/refinery.log)")
     for w in waiting:
-        click.echo(f"worktree {w['path']} not updated: {w.get('reason', '')}")
+        click.echo(f"worktree {w['path']} holds {', '.join(w.get('mrs', [])) or 'a landing'}"
+                   f": {w.get('reason', '')}")
 
 
 @cli.command()
@@ -446,16 +450,19 @@ def radar(notify: bool, as_json: bool) -> None:
     """Live branches (Hooks' gt/* and queued MRs) whose changes would conflict.
 
     Each pair is checked with git merge-tree (no worktree), and each branch against the
-    target, before anyone is done. In a rig the Witness watches, commits start
-    `radar --notify` in the background at most once a minute, so both polecats of a new
-    overlap get a message.
+    target, before anyone is done. Commits in the rig (polecats' included) start
+    `radar --notify` in the background at most once a minute, and each Deacon patrol
+    scans too, so both polecats of a new overlap get a message. Landed Hooks and branches
+    already in the target are not live.
     """
     from git_gastown.refinery import radar as radar_mod
 
     c = ctx()
     cfg = _config()
-    branches, overlaps = radar_mod.scan(c.rig, cfg)
-    sent = radar_mod.notify_new(c.rig, cfg, overlaps) if notify else []
+    if notify:
+        branches, overlaps, sent = radar_mod.scan_and_notify(c.rig, cfg)
+    else:
+        (branches, overlaps), sent = radar_mod.scan(c.rig, cfg), []
     if as_json:
         emit_json({"target": cfg.target, "branches": [b.branch for b in branches],
                    "overlaps": [_radar_json(o, cfg.target) for o in overlaps],
@@ -512,13 +519,19 @@ See which live branches will conflict before they are done:
         "observations; with one it is run alone once more, so a flaky gate does not eject good "
         "work. The batch size grows by one after a green first run and halves after a red one, "
         "within [1, maxBatch].\n\n"
-        "A rejected MR's beads are reopened with the gate output as a comment, its owner gets "
+        "A rejected MR's beads are reopened with the gate output as a comment (field done: "
+        "rejected), its owner gets "
         "a FIX_NEEDED message and its polecat is resumed (after fixLimit rejections, an "
-        "escalation instead). A landed MR's beads are closed naming the landed commit, convoys "
-        "are checked, the Hook is released, and its branch is deleted once reachable from the "
-        "target (unless it is checked out in a worktree). A clean worktree that has the target "
-        "checked out follows each landing; a dirty one is never overwritten and is caught up "
-        "by a later run once clean (status says why it waits).")),
+        "escalation instead). A landed MR's beads are closed naming the landed commit, its "
+        "conflict beads and FIX_NEEDED messages are closed, convoys are checked, the Hook "
+        "is released, and its branch is deleted once reachable from the "
+        "target (unless it is checked out in a worktree).\n\n"
+        "A worktree that has the target checked out follows each landing the way git merge "
+        "--ff-only would (a two-tree git read-tree -m -u, before the ref moves): uncommitted "
+        "edits to other files are kept. When the landing would overwrite one, the target does "
+        "not move: the MRs that touch those paths wait in the queue (before any gate runs), "
+        "the others land, and status names the paths. The next run after a commit or stash "
+        "there lands them; a commit in that checkout starts one.")),
     ("GATE ENVIRONMENT", (
         "Each gate is run by /bin/sh in the refinery worktree, detached at the candidate, in "
         "its own process group, with stdin from /dev/null and the repository variables "
@@ -536,7 +549,10 @@ See which live branches will conflict before they are done:
         "Under the repository's common git directory: gt/refinery-worktree (where gates run), "
         "gt/logs/refinery.log (background runs), gt/logs/gates/ (full gate output), "
         "gt/locks/refinery.lock (one run at a time), gt/refinery/paused, and "
-        "gt/refinery/worktrees.json (checkouts of the target that were dirty at landing).")),
+        "gt/refinery/worktrees.json (checkouts of the target that hold a landing, and why), "
+        "gt/refinery/checkouts-moving.json (checkouts carried forward while the ref has not "
+        "moved yet: a run killed then has them put back by the next), "
+        "gt/refinery/radar-next (when the next radar scan from a commit is due).")),
 )
 
 

@@ -17,8 +17,32 @@ _STATUS_COLOR = {"open": "green", "in_progress": "yellow", "hooked": "yellow",
                  "blocked": "red", "closed": "bright_black", "deferred": "blue"}
 
 
+_color: bool | None = None
+
+
 def use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Colour only on a terminal that can show it, and only if nothing turned it off:
+    NO_COLOR set to a non-empty value (no-color.org), TERM=dumb, or git's color.ui
+    (`git -c color.ui=never gt-status` or the config) saying never. Decided once."""
+    global _color
+    if _color is None:
+        _color = (sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+                  and os.environ.get("TERM") != "dumb" and _git_color_ui())
+    return _color
+
+
+def _git_color_ui() -> bool:
+    import subprocess
+
+    # Not through Repo.git: its scrubbed environment would drop `git -c` settings
+    # (GIT_CONFIG_PARAMETERS), which are exactly what this must see.
+    try:
+        proc = subprocess.run(["git", "config", "--get-colorbool", "color.ui", "true"],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    return proc.stdout.strip() != "false"
 
 
 def style(text: str, **kw: Any) -> str:

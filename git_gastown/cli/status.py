@@ -11,6 +11,48 @@ import click
 
 from git_gastown.cli.common import CONTEXT, emit_json, json_option, run, style
 
+MAN_SECTIONS = (
+    ("The screen", """\
+.TP
+\\fBrig\\fR, \\fBbeads\\fR
+The rig's name and bead prefix; beads by state (ready, blocked, in progress, hooked,
+closed).
+.TP
+\\fBagents\\fR
+Polecats at work or needing attention: name, live state (running, waiting, dead, exited,
+stopped, ...), agent, beads and the time since its last event; WAITING marks one blocked
+on a permission or input prompt. Finished polecats are counted on one line
+(git gt-polecat list shows them all).
+.TP
+\\fBconvoys\\fR
+Open convoys with a progress bar of landed beads, and counts of stalled and blocked ones.
+.TP
+\\fBmerge queue\\fR
+Merge requests by state, whether a Refinery run is going, and the queued and testing ones.
+.TP
+\\fBescalations\\fR
+Open and acknowledged escalations, by priority.
+.TP
+\\fBunread mail\\fR
+Unread mail of the mailbox git gt-mail inbox shows ($GT_HOOK, else $GT_ROLE, else the
+overseer).
+.PP
+A section whose feature fails is reported on a last line starting with !!, and the others
+still show.
+"""),
+    ("Examples", """\
+    git gt-status
+    git gt-status --watch          # every 2 s until Ctrl-C
+    git gt-status --watch 10
+    git gt-status --json | jq .merge_queue
+"""),
+)
+MAN_EXIT_STATUS = (
+    (0, "Success, and leaving --watch with Ctrl-C."),
+    (1, "Failure: not a git repository, or git-gastown is not set up (run git gt-init)."),
+    (2, "Bad usage, e.g. --watch together with --json."),
+)
+
 
 def _age(stamp: str) -> str:
     from git_gastown.timeutil import human_age, iso_to_epoch
@@ -36,16 +78,21 @@ def render(data: dict[str, Any]) -> list[str]:
             out.append(style(f"  dependency cycle: {' -> '.join(cycle)}", fg="yellow")
                        + " (never ready; git gt-bead dep rm ID TYPE ID on one edge)")
     agents = data.get("agents") or []
+    # Finished polecats only grow in number: one line for them keeps this one screen.
+    shown = [a for a in agents if a["status"] != "done"]
+    done = len(agents) - len(shown)
     out.append("")
-    out.append(style(f"agents ({len(agents)})", bold=True))
+    out.append(style(f"agents ({len(shown)} at work or needing you)", bold=True))
     if not agents:
         out.append("  none (git gt-polecat spawn --bead ID, or git gt-convoy dispatch NAME)")
-    for a in agents:
+    for a in shown:
         color = {"running": "green", "dead": "red", "done": "blue"}.get(a["status"])
         wait = style(f"  WAITING for {a['waiting']}", fg="red") if a["waiting"] else ""
         out.append(f"  {a['name']:<12} {style(a['status'].ljust(8), fg=color)} "
                    f"{a['agent']:<7} {','.join(a['beads'])}  last event "
                    f"{_age(a['last_event_at'])}{wait}")
+    if done:
+        out.append(f"  and {done} done (git gt-polecat list)")
     convoys = data.get("convoys") or []
     out.append("")
     out.append(style(f"convoys ({len(convoys)})", bold=True))
@@ -72,7 +119,8 @@ def render(data: dict[str, Any]) -> list[str]:
         out.append(f"  {e['id']}  {sev}  {e['status']}  {e['message']}{about}")
     mail = data.get("mail") or []
     out.append("")
-    out.append(style(f"unread mail for you ({len(mail)})", bold=True))
+    out.append(style(f"unread mail for {data.get('mailbox', 'overseer')} ({len(mail)})",
+                     bold=True))
     for m in mail:
         out.append(f"  {m['id']}  from {m['from']}: {m['subject']}")
     for section, err in data["errors"].items():
@@ -85,8 +133,12 @@ def render(data: dict[str, Any]) -> list[str]:
               metavar="SECONDS", help="Redraw every SECONDS (2 if not given) until Ctrl-C.")
 @json_option
 def cli(watch: float | None, as_json: bool) -> None:
-    """One screen for this rig: agents (state, bead, last activity), convoys with progress
-    bars, the merge queue, open escalations and your unread mail (the overseer's).
+    """One screen for this rig: agents at work or needing attention (state, bead, last
+    activity; finished ones are counted on one line), convoys with progress bars, the merge
+    queue, open escalations and your unread mail (the mailbox git gt-mail inbox shows: the
+    overseer's, or the polecat's or role's inside an agent's session).
+
+    With --watch the screen is redrawn until Ctrl-C, which exits with status 0.
     """
     from git_gastown.rig import Rig
     from git_gastown.status import collect
@@ -100,15 +152,18 @@ def cli(watch: float | None, as_json: bool) -> None:
                              hint="poll git gt-status --json yourself")
         emit_json(collect(rig))
         return
-    while True:
-        lines = render(collect(rig))
-        if watch is None:
+    if watch is None:
+        click.echo("\n".join(render(collect(rig))))
+        return
+    try:
+        while True:
+            lines = render(collect(rig))
+            click.clear()
             click.echo("\n".join(lines))
-            return
-        click.clear()
-        click.echo("\n".join(lines))
-        click.echo(f"\n(every {watch:g}s; Ctrl-C to stop)")
-        time.sleep(max(watch, 0.2))
+            click.echo(f"\n(every {watch:g}s; Ctrl-C to stop)")
+            time.sleep(max(watch, 0.2))
+    except KeyboardInterrupt:
+        return  # Ctrl-C is the way out of --watch, not an error
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-status") -> int:

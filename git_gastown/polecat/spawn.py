@@ -247,6 +247,11 @@ def check_program(preset: Preset) -> None:
                          "in .gastown.toml")
 
 
+def check_agent(rig: Rig, agent: str | None) -> None:
+    """check_program for an agent name (None: the rig's polecat.agent, else shell)."""
+    check_program(_preset(rig, agent or str(rig.setting("polecat.agent", "shell"))))
+
+
 def _write_private(path: Path, data: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -413,8 +418,15 @@ def spawn(rig: Rig, req: SpawnRequest) -> Hook:
 
 
 def landing_target(rig: Rig) -> str:
-    """The branch a polecat's work lands on (the Refinery's target)."""
-    return hk.target_branch(rig.repo, rig.setting("refinery.target"))
+    """The branch a polecat's work lands on: the Refinery's target (gt.refinery.target, the
+    default branch's [refinery] target, else the default branch), never the branch the
+    main checkout happens to have out."""
+    from git_gastown.refinery import config as refinery_config
+
+    try:
+        return refinery_config.load(rig).target
+    except GtError:
+        return hk.target_branch(rig.repo, rig.setting("refinery.target"))
 
 
 def _start_commit(repo: Repo, ref: str | None, target: str) -> str:

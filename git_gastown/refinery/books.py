@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from git_gastown.beads.ops import Beads, NewBead
 from git_gastown.errors import GtError
+from git_gastown.git import Repo
 from git_gastown.refinery import hooks
 from git_gastown.refinery.candidate import is_ancestor
 from git_gastown.refinery.config import Config
@@ -61,6 +64,12 @@ class Books:
             if bead.get("fields", {}).get("mr") in ids and bead["id"] not in work:
                 work[bead["id"]] = {"status": "closed",
                                     "close_reason": f"resolved: {reason}"}
+        # The FIX_NEEDED messages about these MRs (or their conflict beads) are done with.
+        about = ids | set(work)
+        for msg in cache.query(types=["message"], status=("open",)):
+            if msg.get("fields", {}).get("about") in about and \
+                    str(msg.get("title", "")).startswith("FIX_NEEDED") and msg["id"] not in work:
+                work[msg["id"]] = {"status": "closed", "close_reason": f"resolved: {reason}"}
         mrs = self.queue.set_many(mrs, ACTOR, extra=work, state="landed",
                                   landed_commit=landed_commit, reason=reason)
         if work:
@@ -134,6 +143,8 @@ class Books:
                 continue
             if bead.get("status") == "closed":
                 self.beads.reopen(bead_id, ACTOR)
+            if bead.get("fields", {}).get("done") == "completed":
+                self.beads.update(bead_id, ACTOR, {"done": "rejected"}, op="reject")
             self.beads.comment(bead_id, ACTOR, comment)
         subject = f"FIX_NEEDED: {mr.branch} failed the gates"
         body = (f"The Refinery rejected merge request {mr.id} ({mr.branch} at {mr.commit[:12]}) "
@@ -225,66 +236,184 @@ def worktrees(rig: Rig) -> list[tuple[Path, str]]:
     return items
 
 
-def sync_state_path(rig: Rig) -> Path:
-    return rig.repo.runtime_path("refinery", "worktrees.json")
+def target_checkouts(rig: Rig, target: str) -> list[Path]:
+    """The worktrees that have TARGET checked out (the user's main checkout, usually)."""
+    ref = f"refs/heads/{target}"
+    return [path for path, head in worktrees(rig) if head == ref and path.exists()]
 
 
-def read_sync_state(rig: Rig) -> dict[str, Any]:
+def sync_state_path(rig: Rig | Repo) -> Path:
+    repo = rig.repo if isinstance(rig, Rig) else rig
+    return repo.runtime_path("refinery", "worktrees.json")
+
+
+def read_sync_state(rig: Rig | Repo) -> dict[str, Any]:
+    """Checkout path -> why it holds a landing: {"reason", "paths", "mrs", "since"}."""
     try:
         data: dict[str, Any] = json.loads(sync_state_path(rig).read_text())
-        return data
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
+    # Entries of the old format (a checkout left behind "at" a commit) say nothing true now.
+    return {k: v for k, v in data.items() if isinstance(v, dict) and "at" not in v}
 
 
-def sync_checkouts(rig: Rig, target: str, old: str, new: str) -> list[dict[str, Any]]:
-    """Bring each clean worktree that has TARGET checked out from its files' commit to NEW.
-
-    A dirty one is never overwritten: it is recorded (status shows why) and caught up on a
-    later run once it is clean.
-    """
-    from git_gastown.git import scrubbed_env
-
-    repo = rig.repo
-    state = read_sync_state(rig)
-    results: list[dict[str, Any]] = []
-    ref = f"refs/heads/{target}"
-    live_paths = set()
-    for path, head in worktrees(rig):
-        if head != ref or not path.exists():
-            continue
-        key = str(path)
-        live_paths.add(key)
-        base = str(state.get(key, {}).get("at") or old)
-        if base == new:
-            state.pop(key, None)
-            continue
-        env = scrubbed_env({"GT_HOOKS": "0"})
-        repo.git("update-index", "-q", "--refresh", cwd=path, env=env, check=False)
-        cached = repo.git("diff-index", "--cached", "--quiet", base, "--", cwd=path, env=env,
-                          check=False).returncode
-        files = repo.git("diff-index", "--quiet", base, "--", cwd=path, env=env,
-                         check=False).returncode
-        entry: dict[str, Any] = {"path": key, "from": base, "to": new}
-        if cached != 0 or files != 0:
-            entry.update(status="dirty", reason="uncommitted changes: files left as they were "
-                         f"(at {base[:12]}); caught up on a later run once clean")
-            state[key] = {"at": base, "reason": entry["reason"]}
-            results.append(entry)
-            continue
-        proc = repo.git("read-tree", "-m", "-u", base, new, cwd=path, env=env, check=False)
-        if proc.returncode != 0:
-            err = proc.stderr.decode(errors="replace").strip().splitlines()
-            entry.update(status="blocked", reason=(err[-1] if err else "read-tree failed"))
-            state[key] = {"at": base, "reason": entry["reason"]}
-        else:
-            entry.update(status="updated", reason="")
-            state.pop(key, None)
-        results.append(entry)
-    for key in [k for k in state if k not in live_paths]:
-        state.pop(key)
+def _write_sync_state(rig: Rig, state: dict[str, Any]) -> None:
     path = sync_state_path(rig)
+    if not state:
+        path.unlink(missing_ok=True)
+        return
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
     tmp.replace(path)
-    return results
+
+
+def record_held(rig: Rig, held: list[dict[str, Any]], mrs: list[str]) -> None:
+    state = read_sync_state(rig)
+    for entry in held:
+        old = state.get(entry["path"], {})
+        state[entry["path"]] = {
+            "reason": entry["reason"], "paths": entry["paths"],
+            "mrs": sorted({*old.get("mrs", []), *mrs}),
+            "since": old.get("since") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    _write_sync_state(rig, state)
+
+
+def clear_held(rig: Rig, keep: set[str] | None = None) -> None:
+    """Forget the holds of every checkout but KEEP (the ones still holding a landing)."""
+    state = read_sync_state(rig)
+    left = {k: v for k, v in state.items() if keep and k in keep}
+    if left or sync_state_path(rig).exists():
+        _write_sync_state(rig, left)
+
+
+def _git_env() -> dict[str, str]:
+    from git_gastown.git import scrubbed_env
+
+    return scrubbed_env({"GT_HOOKS": "0"})
+
+
+def _blocking_paths(rig: Rig, path: Path, old: str, new: str, stderr: str) -> list[str]:
+    """The checkout's dirty or untracked paths that moving from OLD to NEW would overwrite."""
+    repo = rig.repo
+    env = _git_env()
+
+    def names(*args: str) -> set[str]:
+        proc = repo.git(*args, cwd=path, env=env, check=False)
+        return {p for p in proc.stdout.decode(errors="replace").split("\0") if p}
+
+    changed = names("diff-tree", "-r", "--no-renames", "--name-only", "-z", old, new)
+    dirty = names("diff-index", "--no-renames", "--name-only", "-z", old, "--") | names(
+        "ls-files", "-o", "-z")
+    found = sorted(changed & dirty)
+    if not found:  # a file/directory clash, an unmerged index, a lock: git's own words
+        found = sorted(set(re.findall(r"'([^']+)'", stderr)))
+    return found
+
+
+def _held_entry(rig: Rig, path: Path, old: str, new: str, stderr: str) -> dict[str, Any]:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    paths = _blocking_paths(rig, path, old, new, stderr)
+    if paths:
+        shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+        reason = (f"uncommitted changes to {shown} in {path} would be overwritten; "
+                  "the landing waits: commit or stash them (then git gt-refinery run)")
+    else:
+        reason = (f"git cannot carry {path} forward ({lines[-1] if lines else 'read-tree failed'}"
+                  "); the landing waits until it can (then git gt-refinery run)")
+    return {"path": str(path), "from": old, "to": new, "status": "held", "reason": reason,
+            "paths": paths}
+
+
+def _read_tree(rig: Rig, path: Path, old: str, new: str, *, dry: bool) -> tuple[bool, str]:
+    repo = rig.repo
+    env = _git_env()
+    # Stat-only changes (a touched file) must not count as edits.
+    repo.git("update-index", "-q", "--refresh", cwd=path, env=env, check=False)
+    args = ["read-tree", *(["-n"] if dry else []), "-m", "-u", old, new]
+    proc = repo.git(*args, cwd=path, env=env, check=False)
+    return proc.returncode == 0, proc.stderr.decode(errors="replace")
+
+
+def check_checkouts(rig: Rig, target: str, old: str, new: str) -> list[dict[str, Any]]:
+    """Checkouts of TARGET that could not follow it from OLD to NEW (git's own dry run)."""
+    held = []
+    for path in target_checkouts(rig, target):
+        ok, err = _read_tree(rig, path, old, new, dry=True)
+        if not ok:
+            held.append(_held_entry(rig, path, old, new, err))
+    return held
+
+
+def advance_checkouts(rig: Rig, target: str, old: str,
+                      new: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Carry every checkout of TARGET from OLD to NEW, before the ref moves.
+
+    A two-tree `read-tree -m -u`, as `git merge --ff-only` does: the user's edits to other
+    files are kept, and git refuses, touching nothing, when one would be overwritten.
+    Returns (moved, held); when anything is held the moved ones are put back, and the
+    caller must not move the ref: a HEAD that moved under an index that did not would
+    make the next `git commit -a` revert the landed work.
+    """
+    moved: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
+    paths = target_checkouts(rig, target)
+    if paths:
+        # A journal until the ref has moved (settle_checkouts): a run killed in between
+        # leaves it, and the next run puts these checkouts back (recover_checkouts).
+        _write_json(_journal_path(rig), {"target": target, "from": old, "to": new,
+                                         "paths": [str(p) for p in paths]})
+    for path in paths:
+        ok, err = _read_tree(rig, path, old, new, dry=False)
+        if ok:
+            moved.append({"path": str(path), "from": old, "to": new, "status": "updated",
+                          "reason": "", "paths": []})
+        else:
+            held.append(_held_entry(rig, path, old, new, err))
+            break
+    if held:
+        rollback_checkouts(rig, moved)
+        moved = []
+    return moved, held
+
+
+def rollback_checkouts(rig: Rig, moved: list[dict[str, Any]]) -> None:
+    """Put checkouts advanced by advance_checkouts back (the ref did not move after all)."""
+    for entry in moved:
+        _read_tree(rig, Path(entry["path"]), entry["to"], entry["from"], dry=False)
+    settle_checkouts(rig)
+
+
+def settle_checkouts(rig: Rig) -> None:
+    """The ref moved (or the checkouts went back): the journal is done with."""
+    _journal_path(rig).unlink(missing_ok=True)
+
+
+def recover_checkouts(rig: Rig) -> list[str]:
+    """After a run killed between carrying the checkouts forward and moving the ref: put
+    back the checkouts whose ref did not move. Returns the paths put back."""
+    try:
+        j = json.loads(_journal_path(rig).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    tip = refs.read_ref(rig.repo, f"refs/heads/{j.get('target', '')}")
+    back: list[str] = []
+    if tip is not None and tip != j.get("to"):
+        ref = f"refs/heads/{j['target']}"
+        heads = dict((str(p), h) for p, h in worktrees(rig))
+        for path in j.get("paths", []):
+            if heads.get(path) == ref and Path(path).exists():
+                ok, _err = _read_tree(rig, Path(path), j["to"], tip, dry=False)
+                if ok:
+                    back.append(path)
+    settle_checkouts(rig)
+    return back
+
+
+def _journal_path(rig: Rig) -> Path:
+    return rig.repo.runtime_path("refinery", "checkouts-moving.json")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)

@@ -45,6 +45,64 @@ def _in(repo: Repo, *args: str, check: bool = True) -> str:
     return repo.git(*args, check=check, env={"GT_HOOKS": "0"}).stdout.decode()
 
 
+_MARKERS = (re.compile(rb"^<{7}(?: |$)", re.M), re.compile(rb"^>{7}(?: |$)", re.M))
+_IN_PROGRESS = (("MERGE_HEAD", "a merge"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
+                ("REVERT_HEAD", "a revert"), ("rebase-merge", "a rebase"),
+                ("rebase-apply", "a rebase or git am"), ("REBASE_HEAD", "a rebase"))
+
+
+def _has_markers(data: bytes) -> bool:
+    return b"\0" not in data[:8000] and all(rx.search(data) for rx in _MARKERS)
+
+
+def _list(paths: list[str]) -> str:
+    names = sorted(set(paths))
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def check_resolved(repo: Repo, target_ref: str) -> None:
+    """Refuse work that still carries a conflict: an unmerged index, a merge or rebase under
+    way, or conflict markers in what would be committed or in the branch's own commits."""
+    branch = repo.head_branch() or "HEAD"
+    unmerged = _in(repo, "ls-files", "-u", "-z")
+    if unmerged:
+        paths = [line.split("\t", 1)[-1] for line in unmerged.split("\0") if line]
+        raise Conflict(f"unresolved merge conflicts in {_list(paths)}",
+                       hint="resolve them, git add the files and commit, then git gt-done "
+                       "(or give up: git merge --abort)")
+    for name, what in _IN_PROGRESS:
+        if (repo.git_dir / name).exists():
+            raise Conflict(f"{what} is under way in this worktree",
+                           hint="finish it (git status says how) or abort it, then git gt-done")
+    # What would land: the worktree (leftovers are committed from it) against the point
+    # where the branch forked from the target, plus new files.
+    root = repo.worktree
+    marked = []
+    for p in _in(repo, "ls-files", "-o", "--exclude-standard", "-z").split("\0"):
+        try:
+            path = root / p if root and p else None
+            if path is not None and path.is_file() and path.stat().st_size < 5_000_000 \
+                    and _has_markers(path.read_bytes()):
+                marked.append(p)
+        except OSError:
+            continue
+    fork = _in(repo, "merge-base", target_ref, "HEAD", check=False).strip()
+    diff = repo.git("diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", fork, "--",
+                    check=False, env={"GT_HOOKS": "0"}).stdout if fork else b""
+    current = ""
+    found: dict[str, list[bool]] = {}
+    for line in diff.splitlines():
+        if line.startswith(b"+++ b/"):
+            current = line[6:].decode(errors="replace")
+        elif line.startswith((b"+<<<<<<< ", b"+>>>>>>> ")) or line in (b"+<<<<<<<",
+                                                                        b"+>>>>>>>"):
+            found.setdefault(current, [False, False])[0 if line[1:2] == b"<" else 1] = True
+    marked += [p for p, (lt, gt) in found.items() if lt and gt]
+    if marked:
+        raise Conflict(f"conflict markers left in {_list(marked)} on {branch}",
+                       hint="resolve them and commit, then git gt-done")
+
+
 def commit_leftovers(repo: Repo, author: str) -> str:
     """Commit what the agent left uncommitted: edits and new files, never an unstaged deletion."""
     modified = [p for p in _in(repo, "ls-files", "-m", "-z").split("\0") if p]
@@ -53,7 +111,9 @@ def commit_leftovers(repo: Repo, author: str) -> str:
                  if p]
     to_add = [p for p in modified if p not in deleted] + untracked
     if to_add:
-        repo.git("add", "--", *to_add, env={"GT_HOOKS": "0"})
+        # Literal paths: a name like `pages/[id].tsx` or `*` is no pattern that could pick
+        # up a deletion the agent did not stage.
+        repo.git("--literal-pathspecs", "add", "--", *to_add, env={"GT_HOOKS": "0"})
     if repo.git("diff", "--cached", "--quiet", check=False).returncode == 0:
         return ""
     repo.git("commit", "-q", "--no-verify", "-m", f"{author}: leftover edits at gt-done",
@@ -82,18 +142,26 @@ def finish(
     branch = repo.head_branch()
     if branch is None:
         raise UsageError("HEAD is detached", hint="check out the Hook's branch first")
+    # The Refinery's target, never the Hook's base: the base is only where the work
+    # started (a commit, or whatever branch the main checkout had out at spawn).
+    cfg = config_mod.load(rig)
+    if branch == cfg.target:
+        raise UsageError(f"{branch} is the target branch",
+                         hint="git gt-done finishes a work branch, not the branch it lands on")
     hook = hooks.hook_of_worktree(repo) or hooks.hook_for_branch(repo, branch) or ""
     info = hooks.load(repo, hook) if hook else None
     if not hook and not branch.startswith("gt/"):
         raise UsageError(f"{branch} is not a Hook's branch (gt/<prefix>/<name>)",
                          hint=f"to queue it anyway: git gt-refinery enqueue {branch}")
-    target = info.base if info and info.base else None
-    cfg = config_mod.load(rig, target)
-    if branch == cfg.target:
-        raise UsageError(f"{branch} is the target branch",
-                         hint="git gt-done finishes a work branch, not the branch it lands on")
     result = DoneResult(status=status, branch=branch, hook=hook, commit="")
     author = hook or actor
+    if status == "completed":
+        check_resolved(repo, cfg.target_ref)
+    else:
+        try:
+            check_resolved(repo, cfg.target_ref)
+        except Conflict:
+            commit_left = False  # never commit a conflict; the checkpoint keeps the state
     if commit_left:
         result.committed = commit_leftovers(repo, author)
     head = _in(repo, "rev-parse", "HEAD").strip()

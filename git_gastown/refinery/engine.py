@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from git_gastown.errors import ConcurrentUpdate, GtError
+from git_gastown.refinery import books as books_mod
 from git_gastown.refinery import candidate as cand_mod
-from git_gastown.refinery.books import Books, Notes, sync_checkouts
+from git_gastown.refinery.books import Books, Notes
 from git_gastown.refinery.config import Config
 from git_gastown.refinery.gates import RunResult, kill_leftover, run_gates
 from git_gastown.refinery.ledger import LEDGER_REF, Ledger, TuningState
@@ -26,7 +27,7 @@ from git_gastown.refinery.queue import MR, Queue, is_paused
 from git_gastown.rig import Rig
 from git_gastown.store import refs
 
-PASS, FAIL, EMPTY, MOVED = "pass", "fail", "empty", "moved"
+PASS, FAIL, EMPTY, MOVED, HELD = "pass", "fail", "empty", "moved", "held"
 MAX_REBUILDS = 5
 Log = Callable[[str], None]
 
@@ -46,11 +47,12 @@ class RunReport:
     conflicts: int = 0
     runs: int = 0
     stopped: str = ""
+    held: list[str] = field(default_factory=list)  # MRs waiting for a dirty checkout
 
     def to_json(self) -> dict[str, Any]:
         return {"batches": [b["id"] for b in self.batches], "landed": self.landed,
                 "rejected": self.rejected, "conflicts": self.conflicts, "runs": self.runs,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "held": self.held}
 
 
 def _now() -> str:
@@ -74,6 +76,8 @@ class Refinery:
         self.fail_output: dict[str, tuple[str, str]] = {}  # mr id -> (candidate, output)
         self.tested_alone: set[str] = set()
         self.fail_sig: dict[str, dict[str, Any]] = {}  # mr id -> its last failing run
+        self.held: dict[str, str] = {}  # mr id -> why its landing waits, for this drain
+        self.holding: set[str] = set()  # checkouts that hold a landing in this drain
 
     # -- the run ---------------------------------------------------------------------
 
@@ -86,7 +90,7 @@ class Refinery:
             if reason is not None:
                 report.stopped = f"paused: {reason}"
                 break
-            ready = self.queue.ready(self.cfg.target)
+            ready = [m for m in self.queue.ready(self.cfg.target) if m.id not in self.held]
             if not ready:
                 break
             self.state = self.ledger.state()
@@ -100,10 +104,20 @@ class Refinery:
             report.rejected += len(rec["rejected"])
             report.conflicts += len(rec["conflicts"])
             report.runs += len(rec["runs"])
-            if not (rec["landed"] or rec["rejected"] or rec["conflicts"]):
+            if not (rec["landed"] or rec["rejected"] or rec["conflicts"] or rec["held"]):
                 # Nothing was decided (the target kept moving): stop rather than spin.
                 report.stopped = "no progress: the target kept moving; run again later"
                 break
+        if self.held:
+            report.held = sorted(self.held)
+            report.stopped = report.stopped or next(iter(self.held.values()))
+        # A checkout that held nothing in this run holds nothing now (the user committed).
+        # ... except checkouts of another target, which that target's drain judges.
+        heads = {str(p): h for p, h in books_mod.worktrees(self.rig) if p.exists()}
+        waiting = {f"refs/heads/{m.target}" for m in self.queue.all()
+                   if m.state == "queued" and m.target != self.cfg.target}
+        others = {k for k in books_mod.read_sync_state(self.rig) if heads.get(k) in waiting}
+        books_mod.clear_held(self.rig, keep=self.holding | others)
         self.update_watch()
         return report
 
@@ -122,20 +136,14 @@ class Refinery:
 
     def recover(self) -> None:
         """Finish the books of a run that was killed: landed MRs closed, the rest requeued."""
+        for path in books_mod.recover_checkouts(self.rig):
+            self.log(f"recovered {path}: put back where its branch is (a run was killed "
+                     "while landing)")
         tip = refs.read_ref(self.repo, self.cfg.target_ref)
         for mr, what in self.queue.reconcile("refinery", tip):
             if what == "landed":
                 self.books.landed_many([mr], tip or "", Notes())
                 self.log(f"recovered {mr.id}: landed before the last run stopped")
-        pending = self.pending_sync()
-        if pending and tip:
-            for entry in sync_checkouts(self.rig, self.cfg.target, tip, tip):
-                self.log(f"worktree {entry['path']}: {entry['status']} {entry['reason']}")
-
-    def pending_sync(self) -> bool:
-        from git_gastown.refinery.books import read_sync_state
-
-        return bool(read_sync_state(self.rig))
 
     # -- one batch -------------------------------------------------------------------
 
@@ -148,22 +156,29 @@ class Refinery:
             "size_limit": self.state.size(self.cfg.max_batch),
             "members": [_member(m) for m in members],
             "runs": [], "events": [], "landed": [], "rejected": [], "conflicts": [],
-            "deferred": [], "bisection": {"depth": 0, "culprits": [], "reruns": 0},
-            "verdict": "", "summary": "", "notes": [], "worktrees": [],
+            "deferred": [], "held": [], "bisection": {"depth": 0, "culprits": [], "reruns": 0},
+            "verdict": "", "summary": "", "notes": [], "worktrees": [], "error": "",
         }
         self.log(f"batch {self.rec['id']}: {len(members)} MR(s) onto {self.cfg.target}")
         started = time.monotonic()
         live = self.queue.set_many(members, "refinery", state="testing")
         try:
             first = self.attempt(live, depth=0)
-            if first.run is not None:
+            if first.run is not None and first.result in (PASS, FAIL):
                 self.state.record(first.result == PASS, self.cfg.max_batch)
             if first.result == FAIL:
                 self.resolve(first.members, obs=1, depth=1)
             elif first.result == MOVED:
                 self.requeue(first.members, "the target kept moving; tried again next batch")
-        except BaseException:
-            self.finish(started, aborted=True)
+        except BaseException as exc:
+            # Nothing may stay "testing": the members go back to the queue, and the batch
+            # record says why the run stopped (a background run has no terminal).
+            self.rec["error"] = (exc.message if isinstance(exc, GtError)
+                                 else f"stopped by {type(exc).__name__}")
+            try:
+                self.release_leftovers(members, f"the run stopped: {self.rec['error']}")
+            finally:
+                self.finish(started, aborted=True)
             raise
         self.release_leftovers(members)
         self.finish(started)
@@ -175,18 +190,27 @@ class Refinery:
         rec["duration"] = round(time.monotonic() - started, 3)
         rec["notes"] = self.notes.lines
         n_land, n_rej, n_con = len(rec["landed"]), len(rec["rejected"]), len(rec["conflicts"])
+        n_held = len(rec["held"])
         if aborted:
             rec["verdict"] = "aborted"
-        elif n_land and not (n_rej or n_con):
+        elif n_land and not (n_rej or n_con or n_held):
             rec["verdict"] = "landed"
         elif n_land:
             rec["verdict"] = "partial"
-        elif n_rej or n_con:
+        elif n_rej:
             rec["verdict"] = "rejected"
+        elif n_con:
+            rec["verdict"] = "conflict"
+        elif n_held:
+            rec["verdict"] = "held"
         else:
             rec["verdict"] = "none"
         rec["summary"] = (f"{rec['verdict']}: {n_land} landed, {n_rej} rejected, "
                           f"{n_con} conflict, {len(rec['runs'])} gate run(s)")
+        if n_held:
+            rec["summary"] += f", {n_held} held"
+        if rec.get("error"):
+            rec["summary"] += f"; {rec['error']}"
         self.state.runs += len(rec["runs"])
         self.state.landed += n_land
         self.state.rejected += n_rej
@@ -274,7 +298,9 @@ class Refinery:
 
     def attempt(self, members: list[MR], depth: int) -> Outcome:
         for _round in range(MAX_REBUILDS):
-            base = self.sync_remote()
+            base = self.sync_remote(members)
+            if base is None:
+                return Outcome(HELD, members)
             cand = cand_mod.build(self.repo, base, members, self.cfg.target)
             for mr, paths in cand.conflicts:
                 if not self.still_queued([mr]):
@@ -290,9 +316,23 @@ class Refinery:
             members = cand.members
             if not members:
                 return Outcome(EMPTY, [])
+            if cand.commit != base:
+                # Before any gate: a checkout of the target that could not follow the
+                # landing holds the MRs that touch its dirty paths; the rest go on.
+                held = books_mod.check_checkouts(self.rig, self.cfg.target, base, cand.commit)
+                if held:
+                    waiting = self.touching(base, members, held)
+                    self.hold(waiting, held, depth)
+                    if len(waiting) < len(members):
+                        members = [m for m in members if m not in waiting]
+                        continue
+                    return Outcome(HELD, members)
             if cand.commit == base:
-                if self.land(base, cand, depth):
+                landed = self.land(base, cand, depth)
+                if landed == PASS:
                     return Outcome(PASS, members)
+                if landed == HELD:
+                    return Outcome(HELD, members)
                 continue
             result = self.verify(cand, depth)
             if len(members) == 1:
@@ -306,8 +346,11 @@ class Refinery:
                        "timed_out": bool(g and g.timed_out)}
                 self.fail_sig.update({mr.id: sig for mr in members})
                 return Outcome(FAIL, members, result)
-            if self.land(base, cand, depth):
+            landed = self.land(base, cand, depth)
+            if landed == PASS:
                 return Outcome(PASS, members, result)
+            if landed == HELD:
+                return Outcome(HELD, members, result)
             members = self.still_queued(members)
             self.event("target-moved", depth=depth, members=_ids(members),
                        detail="rebuilt and verified again, without bisecting")
@@ -331,11 +374,26 @@ class Refinery:
         })
         return result
 
-    def land(self, base: str, cand: cand_mod.Candidate, depth: int) -> bool:
-        """Move the target and drop the MR refs in one transaction; False if anything moved."""
+    def land(self, base: str, cand: cand_mod.Candidate, depth: int) -> str:
+        """Move the target and drop the MR refs in one transaction: PASS; MOVED if anything
+        moved meanwhile; HELD if a checkout of the target cannot follow."""
         members = cand.members
-        if cand.commit != base and self.cfg.push and not self.push(cand.commit):
-            return False
+        moved: list[dict[str, Any]] = []
+        if cand.commit != base:
+            # The checkouts first: the ref never moves under one that did not follow.
+            moved, held = books_mod.advance_checkouts(self.rig, self.cfg.target, base,
+                                                      cand.commit)
+            if held:
+                self.hold(members, held, depth)
+                return HELD
+            try:
+                pushed = not self.cfg.push or self.push(cand.commit)
+            except BaseException:
+                books_mod.rollback_checkouts(self.rig, moved)
+                raise
+            if not pushed:
+                books_mod.rollback_checkouts(self.rig, moved)
+                return MOVED
         landed_ids = _ids(members)
         self.rec["landed"].extend(landed_ids)
         self.event("landed", depth=depth, members=landed_ids, commit=cand.commit)
@@ -349,22 +407,54 @@ class Refinery:
         try:
             refs.transaction(self.repo, updates)
         except ConcurrentUpdate:
+            books_mod.rollback_checkouts(self.rig, moved)
             del self.rec["landed"][-len(landed_ids):]
             self.rec["events"].pop()
-            return False
+            return MOVED
+        except BaseException:
+            books_mod.rollback_checkouts(self.rig, moved)
+            raise
+        books_mod.settle_checkouts(self.rig)
         self.log(f"  landed {', '.join(landed_ids)} as {cand.commit[:12]}")
-        if cand.commit != base:
-            for entry in sync_checkouts(self.rig, self.cfg.target, base, cand.commit):
-                self.rec["worktrees"].append(entry)
-                if entry["status"] != "updated":
-                    self.log(f"  worktree {entry['path']} not updated: {entry['reason']}")
+        self.rec["worktrees"].extend(moved)
         self.books.landed_many(members, cand.commit, self.notes)
-        return True
+        return PASS
+
+    def touching(self, base: str, members: list[MR],
+                 held: list[dict[str, Any]]) -> list[MR]:
+        """The MEMBERS whose own changes touch a path that holds a checkout; all of them
+        when that cannot be told."""
+        blocking = {p for h in held for p in h["paths"]}
+        if not blocking:
+            return members
+        out = []
+        for m in members:
+            proc = self.repo.git("diff", "--no-renames", "--name-only", "-z",
+                                 f"{base}...{m.commit}", check=False)
+            names = set(proc.stdout.decode(errors="replace").split("\0"))
+            if proc.returncode != 0 or names & blocking:
+                out.append(m)
+        return out or members
+
+    def hold(self, members: list[MR], held: list[dict[str, Any]], depth: int) -> None:
+        """MEMBERS wait in the queue: a checkout of the target has uncommitted changes
+        their landing would overwrite. A later run lands them once it is clean."""
+        reason = held[0]["reason"]
+        for m in members:
+            self.held[m.id] = f"held: {reason}"
+        self.holding.update(h["path"] for h in held)
+        books_mod.record_held(self.rig, held, _ids(members))
+        self.rec["held"].extend(m.id for m in members if m.id not in self.rec["held"])
+        self.rec["worktrees"].extend(held)
+        self.event("held", depth=depth, members=_ids(members), detail=reason,
+                   paths=held[0]["paths"][:20])
+        self.log(f"  held {', '.join(_ids(members))}: {reason}")
 
     # -- push mode -------------------------------------------------------------------
 
-    def sync_remote(self) -> str:
-        """The target tip to build on; in push mode first caught up with the remote."""
+    def sync_remote(self, members: list[MR]) -> str | None:
+        """The target tip to build on; in push mode first caught up with the remote.
+        None when a checkout of the target cannot follow the remote's new commits."""
         local = refs.read_ref(self.repo, self.cfg.target_ref)
         if local is None:
             raise GtError(f"the target branch {self.cfg.target} is gone",
@@ -372,8 +462,18 @@ class Refinery:
         if not self.cfg.push:
             return local
         remote_ref = f"refs/remotes/{self.cfg.remote}/{self.cfg.target}"
-        self.repo.git("fetch", "--quiet", self.cfg.remote,
-                      f"+refs/heads/{self.cfg.target}:{remote_ref}", env={"GT_HOOKS": "0"})
+        proc = self.repo.git("fetch", "--quiet", self.cfg.remote,
+                             f"+refs/heads/{self.cfg.target}:{remote_ref}", check=False,
+                             env={"GT_HOOKS": "0"})
+        if proc.returncode != 0:
+            err = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines()
+                   if ln.strip()]
+            first = next((ln for ln in err if ln.startswith(("fatal:", "error:"))),
+                         err[0] if err else f"exit {proc.returncode}")
+            raise GtError(f"push mode: cannot fetch {self.cfg.target} from remote "
+                          f"{self.cfg.remote!r}: {first}",
+                          hint="check git remote -v (or gt.refinery.remote), or turn push "
+                          "mode off: git config gt.refinery.push false")
         theirs = refs.read_ref(self.repo, remote_ref)
         if theirs is None or theirs == local:
             return local
@@ -382,10 +482,18 @@ class Refinery:
         if not cand_mod.is_ancestor(self.repo, local, theirs):
             raise GtError(f"{self.cfg.target} and {self.cfg.remote}/{self.cfg.target} diverged",
                           hint="reconcile them by hand, then git gt-refinery run")
-        refs.update_ref(self.repo, self.cfg.target_ref, theirs, local,
-                        f"gt refinery: fast-forward to {self.cfg.remote}")
-        for entry in sync_checkouts(self.rig, self.cfg.target, local, theirs):
-            self.rec["worktrees"].append(entry)
+        moved, held = books_mod.advance_checkouts(self.rig, self.cfg.target, local, theirs)
+        if held:
+            self.hold(members, held, 0)
+            return None
+        try:
+            refs.update_ref(self.repo, self.cfg.target_ref, theirs, local,
+                            f"gt refinery: fast-forward to {self.cfg.remote}")
+        except BaseException:
+            books_mod.rollback_checkouts(self.rig, moved)
+            raise
+        books_mod.settle_checkouts(self.rig)
+        self.rec["worktrees"].extend(moved)
         self.event("fetched", members=[], commit=theirs,
                    detail=f"{self.cfg.remote} moved; building on its tip")
         return theirs
@@ -418,16 +526,22 @@ class Refinery:
                 self.event("dropped", members=[m.id], detail="its ref moved: left in the queue")
         return out
 
-    def release_leftovers(self, members: list[MR]) -> None:
+    def release_leftovers(self, members: list[MR], why: str = "") -> None:
         """Members the batch neither landed nor judged go back to the queue."""
         current = {m.id: m for m in self.queue.all()}
         left = [current[m.id] for m in members
                 if m.id in current and current[m.id].state == "testing"]
-        self.requeue(left, "not decided in this batch; back in the queue")
+        held = [m for m in left if m.id in self.held]
+        for m in held:
+            self.requeue([m], self.held[m.id], record=True)
+        self.requeue([m for m in left if m.id not in self.held],
+                     why or "not decided in this batch; back in the queue", record=bool(why))
 
-    def requeue(self, members: list[MR], why: str) -> None:
+    def requeue(self, members: list[MR], why: str, *, record: bool = False) -> None:
+        """Back to queued; RECORD writes WHY on the MRs too (list and show print it)."""
         if members:
-            self.queue.set_many(members, "refinery", state="queued")
+            changes: dict[str, Any] = {"reason": why} if record else {}
+            self.queue.set_many(members, "refinery", state="queued", **changes)
             self.notes.add(f"{', '.join(_ids(members))}: {why}")
 
     def write_current(self, members: list[MR], candidate: str, depth: int) -> None:

@@ -7,11 +7,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from git_gastown.git import Repo, scrubbed_env
 from git_gastown.refinery import config as config_mod
 from git_gastown.refinery import hooks, runner
-from git_gastown.refinery.books import Books, Notes, sync_checkouts
+from git_gastown.refinery.books import Books, Notes, read_sync_state
 from git_gastown.refinery.candidate import is_ancestor
 from git_gastown.refinery.queue import LIVE, Queue
 from git_gastown.rig import Rig
@@ -21,14 +22,18 @@ RADAR_EVERY = 60.0  # seconds between conflict radar scans started from hooks
 
 
 def post_commit(repo: Repo, args: Sequence[str]) -> None:
-    """A commit with the trailer `Gt-Done: yes` in a Hook's worktree finishes the work;
-    elsewhere (a watched rig's patrol) the conflict radar looks for new overlaps."""
+    """Any commit in the rig lets the conflict radar look for new overlaps (at most once a
+    minute); a commit with the trailer `Gt-Done: yes` in a Hook's worktree finishes the
+    work; a commit in a checkout that held a landing starts a run to land it now."""
     from git_gastown.refinery.done import finish, has_done_trailer
 
     if repo.worktree is None:
         return
+    radar_kick(repo)
     if hooks.hook_of_worktree(repo) is None:
-        radar_kick(repo)
+        here = repo.worktree.resolve()
+        if any(Path(k).resolve() == here for k in read_sync_state(repo)):
+            runner.kick(repo)
         return
     if not has_done_trailer(repo):
         return
@@ -39,21 +44,24 @@ def post_commit(repo: Repo, args: Sequence[str]) -> None:
 def radar_kick(repo: Repo) -> int | None:
     """Start `git gt-refinery radar --notify` detached, at most once a minute, when there
     are Hook branches whose owners could be warned of an overlap."""
-    if not refs.list_refs(repo, "refs/heads/gt/"):
-        return None
-    stamp = repo.runtime_path("refinery", "radar-at")
+    # radar-next's time is when the next scan is due: the post-commit stub compares it
+    # with the commit's logs/HEAD and starts Python only then.
+    stamp = repo.runtime_path("refinery", "radar-next")
+    now = time.time()
     try:
-        if time.time() - stamp.stat().st_mtime < RADAR_EVERY:
+        if stamp.stat().st_mtime > now:
             return None
     except FileNotFoundError:
         pass
     stamp.touch()
-    os.utime(stamp)
+    os.utime(stamp, (now + RADAR_EVERY, now + RADAR_EVERY))
+    if not refs.list_refs(repo, "refs/heads/gt/"):
+        return None
     log = open(repo.runtime_path("logs", "radar.log"), "ab")  # noqa: SIM115 - child's
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "git_gastown.cli.refinery", "radar", "--notify"],
-            cwd=repo.worktree or repo.common_dir, env=scrubbed_env({"GT_HOOKS": "0"}),
+            cwd=runner.main_checkout(repo), env=scrubbed_env({"GT_HOOKS": "0"}),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
     finally:
@@ -117,10 +125,3 @@ def record_hand_merges(rig: Rig, cfg: config_mod.Config) -> list[str]:
         hooks.release(repo, name, "done")
         done.append(name)
     return done
-
-
-def catch_up(rig: Rig) -> None:
-    cfg = config_mod.load(rig)
-    tip = refs.read_ref(rig.repo, cfg.target_ref)
-    if tip:
-        sync_checkouts(rig, cfg.target, tip, tip)

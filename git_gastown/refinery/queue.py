@@ -197,6 +197,15 @@ class Queue:
                     if m.state == "landed":
                         raise Conflict(f"{branch} at {commit[:10]} already landed as {m.id}",
                                        hint="commit new work before enqueueing again")
+                    if m.state in ("rejected", "conflict"):
+                        # The same commit would fail the same way: no gate runs for it.
+                        raise Conflict(
+                            f"{branch} at {commit[:10]} was already "
+                            f"{'rejected' if m.state == 'rejected' else 'found in conflict'}"
+                            f" as {m.id}"
+                            + (f": {m.reason}" if m.reason else ""),
+                            hint=f"commit a fix on {branch} and finish again, or: "
+                            f"git gt-refinery retry {m.id}")
             live = [m for m in mine if m.state in (*LIVE, "conflict", "rejected")]
             if live:
                 # One MR per branch: a new tip supersedes the old one and requeues it.

@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from git_gastown.refinery import hooks
 from git_gastown.refinery.books import Books
-from git_gastown.refinery.candidate import merge
+from git_gastown.refinery.candidate import is_ancestor, merge
 from git_gastown.refinery.config import Config
 from git_gastown.refinery.queue import LIVE, Queue
 from git_gastown.rig import Rig
@@ -46,13 +47,24 @@ class Overlap:
 
 
 def live_branches(rig: Rig, cfg: Config) -> list[Live]:
-    """Hooks' gt/* branches and the branches of live MRs, once each."""
+    """Hooks' gt/* branches and the branches of live MRs, once each.
+
+    Not live: a branch already in the target (landed, or nothing done yet) and a Hook that
+    is done or nuked (its branch may stay while its worktree does).
+    """
     repo = rig.repo
     found: dict[str, Live] = {}
     target_tip = refs.read_ref(repo, cfg.target_ref) or ""
+    finished = set()
+    for hook_name in hooks.names(repo):
+        info = hooks.load(repo, hook_name)
+        if info is not None and info.status in ("done", "nuked"):
+            finished.add(info.branch)
     for name, sha in refs.list_refs(repo, "refs/heads/gt/").items():
         branch = name.removeprefix("refs/heads/")
-        if sha == target_tip:
+        if branch in finished or sha == target_tip:
+            continue
+        if target_tip and is_ancestor(repo, sha, target_tip):
             continue
         found[branch] = Live(branch, sha, branch.rsplit("/", 1)[-1])
     for mr in Queue(rig).all():
@@ -80,6 +92,14 @@ def scan(rig: Rig, cfg: Config) -> tuple[list[Live], list[Overlap]]:
         if tree is None:
             overlaps.append(Overlap(x, y, tuple(paths)))
     return branches, overlaps
+
+
+def scan_and_notify(rig: Rig, cfg: Config) -> tuple[list[Live], list[Overlap], list[str]]:
+    """scan() then notify_new(), one radar at a time: two scans started by commits close
+    together must not both mail the same new overlap."""
+    with refs.locked(rig.repo, "radar"):
+        branches, overlaps = scan(rig, cfg)
+        return branches, overlaps, notify_new(rig, cfg, overlaps)
 
 
 def notify_new(rig: Rig, cfg: Config, overlaps: list[Overlap]) -> list[str]:

@@ -79,7 +79,7 @@ def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunRepor
             total.stopped = ""
             for cfg in _configs(rig, target):
                 _merge(total, Refinery(rig, cfg, log).drain())
-                if total.stopped:
+                if total.stopped and not total.stopped.startswith("held"):
                     break
             with contextlib.suppress(FileNotFoundError):
                 info_path(rig.repo).unlink()
@@ -87,12 +87,15 @@ def run(rig: Rig, log: Log | None = None, target: str | None = None) -> RunRepor
                 (rig.repo.gt_dir / "refinery" / "current.json").unlink()
         if is_paused(rig.repo) is not None:
             return total
+        # MRs held by a dirty checkout wait for a later run (a commit there starts one);
+        # only others enqueued meanwhile bring this one back.
+        held = set(total.held)
         if total.stopped.startswith("no progress"):
             stalls += 1
             if stalls >= MAX_STALLS:
                 return total  # the Deacon or the next enqueue starts a later run
             time.sleep(1.0)
-        if not _waiting(rig, target):
+        if not _waiting(rig, target, held):
             return total
 
 
@@ -106,10 +109,10 @@ def _configs(rig: Rig, target: str | None) -> list[config_mod.Config]:
     return [first, *(config_mod.load(rig, t) for t in others)]
 
 
-def _waiting(rig: Rig, target: str | None) -> bool:
+def _waiting(rig: Rig, target: str | None, held: set[str] | None = None) -> bool:
     queue = Queue(rig)
     targets = {target} if target else {m.target for m in queue.all() if m.state == "queued"}
-    return any(queue.ready(t) for t in targets if t)
+    return any(m.id not in (held or set()) for t in targets if t for m in queue.ready(t))
 
 
 def _merge(total: RunReport, part: RunReport) -> None:
@@ -119,6 +122,14 @@ def _merge(total: RunReport, part: RunReport) -> None:
     total.conflicts += part.conflicts
     total.runs += part.runs
     total.stopped = part.stopped or total.stopped
+    total.held = sorted({*total.held, *part.held})
+
+
+def main_checkout(repo: Repo) -> Path:
+    """Where detached children start: the main checkout, not a Hook's worktree that may be
+    pruned while they run."""
+    main = repo.common_dir.parent if repo.common_dir.name == ".git" else None
+    return main if main is not None and (main / ".git").is_dir() else repo.common_dir
 
 
 def kick(repo: Repo, *, explicit: bool = False) -> int | None:
@@ -137,12 +148,9 @@ def kick(repo: Repo, *, explicit: bool = False) -> int | None:
             return None
     log = open(log_path(repo), "ab")  # noqa: SIM115 - handed to the child
     try:
-        # From the main checkout, not a Hook's worktree that may be pruned during the run.
-        main = repo.common_dir.parent if repo.common_dir.name == ".git" else None
-        cwd = main if main is not None and (main / ".git").is_dir() else repo.common_dir
         proc = subprocess.Popen(
             [sys.executable, "-m", "git_gastown.cli.refinery", "run", "--foreground"],
-            cwd=cwd, env=scrubbed_env({"GT_HOOKS": "0"}), stdin=subprocess.DEVNULL,
+            cwd=main_checkout(repo), env=scrubbed_env({"GT_HOOKS": "0"}), stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     finally:
         log.close()
