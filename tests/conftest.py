@@ -129,10 +129,17 @@ def plain_repo(tmp_path: Path, env: dict[str, str]) -> Iterator[Repo]:
 FAKE_AGENTS = Path(__file__).parent / "fake_agents"
 
 
+# Waits are for things that must happen, so a longer one only delays a failure: on a busy
+# shared machine (CI's 2 cores running two test workers) every wait gets this much slack.
+PATIENCE = float(os.environ.get("GT_TEST_PATIENCE", "3"))
+
+
 def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll COND until it returns something truthy; fail after TIMEOUT seconds."""
+    """Poll COND until it returns something truthy; fail after TIMEOUT seconds (times the
+    PATIENCE factor)."""
     import time
 
+    timeout *= PATIENCE
     deadline = time.monotonic() + timeout
     while True:
         value = cond()

@@ -227,8 +227,8 @@ def test_kill_the_runner_itself(rig: Repo, tmp_path: Path) -> None:
     wait_for(lambda: not Path(f"/proc/{info['pid']}").exists() or
              Path(f"/proc/{info['pid']}/stat").read_text().split(") ")[1][0] == "Z",
              10, "the agent to die with its runner")
-    st = state(rig, "rd")
-    assert st["live_status"] == "dead"
+    # (git processes the agent started may outlive it by a moment: its group drains)
+    wait_for(lambda: state(rig, "rd")["live_status"] == "dead", 10, "the polecat to read dead")
     assert "dead" in rig.gt("polecat", "list").out
     # The session id was folded into the ref as soon as it was seen.
     assert ref_state(rig, "rd")["session_id"] == "sess-r"

@@ -269,10 +269,13 @@ def test_radar_runs_from_commits_in_hook_worktrees(repo: Repo, tmp_path: Path) -
 def test_radar_ignores_landed_hooks_and_the_deacon_patrol_runs_it(repo: Repo,
                                                                   tmp_path: Path) -> None:
     setup_gates(repo, "true")
-    stamp = repo.path / ".git" / "gt" / "refinery" / "radar-next"
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.touch()
-    os.utime(stamp, (time.time() + 3600, time.time() + 3600))  # no scan from commits here
+    # No scan from this test's commits: neither the radar's own slot nor a hook-started
+    # patrol (which scans too) comes due, so only the calls below scan.
+    for stamp in (repo.path / ".git" / "gt" / "refinery" / "radar-next",
+                  repo.path / ".git" / "gt" / "patrol-next"):
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+        os.utime(stamp, (time.time() + 3600, time.time() + 3600))
     repo.commit_file("app.py", "line\n")
     lima = make_hook(repo, "lima", [], tmp_path)
     mike = make_hook(repo, "mike", [], tmp_path)

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import Repo
+from conftest import PATIENCE, Repo
 
 
 def _spy(repo: Repo, tmp_path: Path) -> tuple[dict[str, str], Path]:
@@ -33,7 +33,7 @@ def _starts(marks: Path) -> list[str]:
 
 
 def _wait(cond: object, timeout: float = 15.0) -> bool:
-    end = time.time() + timeout
+    end = time.time() + timeout * PATIENCE
     while time.time() < end:
         if callable(cond) and cond():
             return True

@@ -275,11 +275,17 @@ def _start_runner(rig: Rig, hook: Hook, launch: Launch, env: dict[str, str]) -> 
         # The session of an earlier run stays after it ended (remain-on-exit, so a person
         # can read the last output); no runner is alive in it by now, so end it.
         _kill_tmux(launch.tmux)
-        proc = subprocess.run(
-            ["tmux", "new-session", "-d", "-s", launch.tmux, "-c", launch.worktree, "--", *cmd,
-             ";", "set-option", "-t", launch.tmux, "remain-on-exit", "on"],
-            env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
-        )
+        for attempt in range(5):
+            proc = subprocess.run(
+                ["tmux", "new-session", "-d", "-s", launch.tmux, "-c", launch.worktree, "--",
+                 *cmd, ";", "set-option", "-t", launch.tmux, "remain-on-exit", "on"],
+                env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+            )
+            # Killing the last session makes the tmux server exit; a client that connects
+            # while it is going down gets "server exited unexpectedly". Start a new one.
+            if proc.returncode == 0 or "server exited" not in proc.stderr:
+                break
+            time.sleep(0.1 * (attempt + 1))
         if proc.returncode != 0:
             raise GtError(f"tmux could not start session {launch.tmux}: "
                           f"{proc.stderr.strip() or proc.returncode}",
