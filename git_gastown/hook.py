@@ -229,6 +229,11 @@ class Hook:
     def runner_alive(self) -> bool:
         return process_alive(self.state.runner_pid, self.state.runner_start)
 
+    def open_conflicts(self) -> list[str]:
+        """The paths a checkpoint restore left conflicted that still hold markers (an agent
+        that resolved and committed them has nothing left to resolve)."""
+        return [p for p in self.state.conflicts if has_conflict_markers(self.worktree / p)]
+
     def liveness(self) -> str:
         """The status a reader should show: a 'running' hook whose processes died is 'dead'."""
         status = self.state.status
@@ -387,6 +392,23 @@ def process_alive(pid: int, start: int = 0) -> bool:
     if start and Path("/proc").is_dir():
         return process_start(pid) == start
     return True
+
+
+_MARKERS = (re.compile(rb"^<{7}(?: |$)", re.M), re.compile(rb"^>{7}(?: |$)", re.M))
+
+
+def conflict_markers_in(data: bytes) -> bool:
+    """DATA (a text file's bytes) holds a merge conflict's opening and closing markers."""
+    return b"\0" not in data[:8000] and all(rx.search(data) for rx in _MARKERS)
+
+
+def has_conflict_markers(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(4 << 20)
+    except OSError:
+        return False
+    return conflict_markers_in(data)
 
 
 def group_members(pgid: int, sid: int = 0, since: int = 0) -> list[int]:

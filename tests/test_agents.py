@@ -435,6 +435,12 @@ def test_a_conflicted_checkpoint_restore_is_loud(rig: Repo, tmp_path: Path) -> N
     assert "conflict markers" in brief and "a.txt" in brief
     assert "are in your worktree now" not in brief
     assert "conflicts" in rig.gt("polecat", "status", "cf").out
+    # Once the agent (here: a person) resolves it, nothing tells it to resolve it again.
+    (Path(st["worktree"]) / "a.txt").write_text("resolved version\n")
+    rig.run("git", "commit", "-qam", "resolved", cwd=Path(st["worktree"]))
+    assert "conflicts" not in rig.gt("polecat", "status", "cf").out
+    assert rig.gt("polecat", "status", "cf", "--json").json()["polecats"][0]["conflicts"] == []
+    assert "conflict markers" not in rig.gt("prime", "--hook", "cf").out
 
 
 def test_a_killed_claude_run_keeps_the_tokens_of_its_messages(

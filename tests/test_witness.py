@@ -293,6 +293,11 @@ def test_runner_killed_alone_leaves_no_second_agent(rig: Repo, tmp_path: Path) -
         assert found["agent_alive"] and not found["runner_alive"]
         shown = rig.gt("polecat", "status", "orp", "--json").json()["polecats"][0]
         assert shown["live_status"] == "running" and shown["pgid"] == rec["pgid"]
+        text = rig.gt("polecat", "status", "orp").out
+        assert f"pid {rec['pid']} (gone; its process group {rec['pgid']} runs on)" in text
+        refused = rig.gt("polecat", "spawn", "--resume", "orp", check=False)
+        assert refused.code == 4
+        assert f"its agent is gone but process group {rec['pgid']} runs on" in refused.err
         fixed = check(rig, "--fix")["orp"]
         assert fixed["applied"] == ["stopped", "resumed (attempt 2)"]
         assert not any(_running(p) for p in first)

@@ -85,7 +85,7 @@ def _summary(c: Convoy) -> str:
 @json_option
 def create(bead_ids: tuple[str, ...], name: str, labels: tuple[str, ...], mountain: bool,
            description: str, actor: str | None, as_json: bool) -> None:
-    """Create a convoy NAME that tracks the beads ID...; print its id."""
+    """Create a convoy (named with --name) that tracks the beads ID...; print its id."""
     from git_gastown import convoy
 
     rig = open_rig()

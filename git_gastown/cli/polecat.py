@@ -123,6 +123,7 @@ def hook_json(h: Hook) -> dict[str, Any]:
         "worktree": str(h.worktree),
         "worktree_exists": (h.worktree / ".git").exists(),
         "tip": h.tip,
+        "conflicts": h.open_conflicts(),
     })
     return data
 
@@ -295,7 +296,12 @@ def status(names: tuple[str, ...], as_json: bool) -> None:
                    f"worktree {i['worktree']}"
                    + ("" if i["worktree_exists"] else " (missing)"))
         if i["pid"]:
-            click.echo(f"  pid {i['pid']} ({'alive' if i['agent_alive'] else 'gone'}), runner "
+            agent = "gone"
+            if i["agent_alive"]:
+                # agent_alive also counts what the agent left running in its process group
+                agent = ("alive" if hk.process_alive(i["pid"], i["pid_start"])
+                         else f"gone; its process group {i['pgid']} runs on")
+            click.echo(f"  pid {i['pid']} ({agent}), runner "
                        f"{i['runner_pid']} ({'alive' if i['runner_alive'] else 'gone'}), "
                        f"port {i['port']}")
         click.echo(f"  last event {i['last_event_type'] or '-'} {_age(i['last_event_at'])} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ def recent_commits(rig: Rig, hook: Hook, limit: int = 15) -> list[str]:
 
 def prime_text(rig: Rig, hook: Hook) -> str:
     st = hook.state
+    conflicts = hook.open_conflicts()
     lines = [
         f"# You are polecat {hook.name}, a worker agent in rig {rig.name}",
         "",
@@ -104,7 +105,7 @@ def prime_text(rig: Rig, hook: Hook) -> str:
     ckpt = st.checkpoint
     if ckpt is not None and ckpt.dirty:
         lines += ["", "## Last checkpoint"]
-        if st.conflicts:
+        if conflicts:
             lines += [f"{ckpt.commit[:12]} at {ckpt.at} ({ckpt.reason}): uncommitted changes "
                       "were saved, but the branch moved since, and laying them over it "
                       "conflicted."]
@@ -112,7 +113,7 @@ def prime_text(rig: Rig, hook: Hook) -> str:
             lines += [f"{ckpt.commit[:12]} at {ckpt.at} ({ckpt.reason}): uncommitted changes "
                       "on top of the branch were saved and are in your worktree now."]
         lines += [f"See them with git diff; compare with git diff {ckpt.commit[:12]}."]
-    lines += _conflict_lines(st.conflicts)
+    lines += _conflict_lines(conflicts)
     commits = recent_commits(rig, hook)
     if commits:
         lines += ["", "## Commits on your branch so far", *commits]
@@ -134,7 +135,7 @@ def resume_text(rig: Rig, hook: Hook) -> str:
     lines = [f"You were interrupted (polecat {hook.name}). Continue the same work where you "
              "stopped. Your worktree and commits are intact; uncommitted changes were "
              "restored from the last checkpoint. Run git status to see where you are."]
-    lines += _conflict_lines(hook.state.conflicts)
+    lines += _conflict_lines(hook.open_conflicts())
     notes = hook.notes()
     if notes:
         lines += ["", "Notes left since:"] + [f"- {n.author}: {n.text}" for n in notes[-5:]]
@@ -155,7 +156,7 @@ def resume_text(rig: Rig, hook: Hook) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _conflict_lines(paths: tuple[str, ...]) -> list[str]:
+def _conflict_lines(paths: Sequence[str]) -> list[str]:
     if not paths:
         return []
     return ["", "## Resolve these conflicts first",

@@ -481,8 +481,14 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     repo = rig.repo
     hook = hk.load_hook(repo, hk.check_name(name))
     if hook.agent_alive() or hook.runner_alive():
-        pid = hook.state.pid if hook.agent_alive() else hook.state.runner_pid
-        raise Conflict(f"polecat {name} is still running (pid {pid})",
+        st = hook.state
+        if hk.process_alive(st.pid, st.pid_start):
+            what = f"pid {st.pid}"
+        elif hook.agent_alive():
+            what = f"its agent is gone but process group {st.pgid} runs on"
+        else:
+            what = f"runner pid {st.runner_pid}"
+        raise Conflict(f"polecat {name} is still running ({what})",
                        hint=f"stop it first: git gt-polecat stop {name}")
     if hook.state.status == "nuked":
         raise Conflict(f"polecat {name} was nuked",
@@ -504,7 +510,8 @@ def resume(rig: Rig, name: str, *, agent: str | None = None, tmux: bool = False,
     if new_worktree:
         conflicts = _recreate_worktree(repo, hook, path)
     else:  # an earlier restore's conflicts, as long as their markers are still there
-        conflicts = [p for p in hook.state.conflicts if _has_markers(path / p)]
+        conflicts = [p for p in hook.state.conflicts
+                     if hk.has_conflict_markers(path / p)]
     hk.mark_worktree(path, name)
     state = hook.state
     attempts = dict(state.attempts)
@@ -556,15 +563,6 @@ def _check_open_beads(rig: Rig, hook: Hook) -> list[dict[str, Any]]:
         if bead is not None and not bead.get("deleted") and bead["status"] != "closed":
             out.append(bead)
     return out
-
-
-def _has_markers(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(4 << 20)
-    except OSError:
-        return False
-    return b"\n<<<<<<< " in b"\n" + data and b"\n>>>>>>> " in data
 
 
 def _recreate_worktree(repo: Repo, hook: Hook, path: Path) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 from git_gastown.beads.ops import Beads
 from git_gastown.errors import Conflict, UsageError
 from git_gastown.git import Repo
+from git_gastown.hook import conflict_markers_in
 from git_gastown.refinery import config as config_mod
 from git_gastown.refinery import hooks, runner
 from git_gastown.refinery.queue import MR, Queue
@@ -45,14 +46,9 @@ def _in(repo: Repo, *args: str, check: bool = True) -> str:
     return repo.git(*args, check=check, env={"GT_HOOKS": "0"}).stdout.decode()
 
 
-_MARKERS = (re.compile(rb"^<{7}(?: |$)", re.M), re.compile(rb"^>{7}(?: |$)", re.M))
 _IN_PROGRESS = (("MERGE_HEAD", "a merge"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
                 ("REVERT_HEAD", "a revert"), ("rebase-merge", "a rebase"),
                 ("rebase-apply", "a rebase or git am"), ("REBASE_HEAD", "a rebase"))
-
-
-def _has_markers(data: bytes) -> bool:
-    return b"\0" not in data[:8000] and all(rx.search(data) for rx in _MARKERS)
 
 
 def _list(paths: list[str]) -> str:
@@ -82,7 +78,7 @@ def check_resolved(repo: Repo, target_ref: str) -> None:
         try:
             path = root / p if root and p else None
             if path is not None and path.is_file() and path.stat().st_size < 5_000_000 \
-                    and _has_markers(path.read_bytes()):
+                    and conflict_markers_in(path.read_bytes()):
                 marked.append(p)
         except OSError:
             continue
