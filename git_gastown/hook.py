@@ -138,6 +138,7 @@ class HookState:
     denied: tuple[str, ...] = ()  # tool uses the agent was refused in this run
     exit_code: int | None = None
     error: str = ""  # why the run failed: the agent's reported error, or a start failure
+    done_error: str = ""  # why the shell agent's closing `git gt-done` was refused, if it was
     worktree: str = ""
     usage: Usage = field(default_factory=Usage)
     created_at: str = ""
@@ -484,7 +485,7 @@ def read_live(repo: Repo, name: str) -> dict[str, Any]:
 
 LIVE_FIELDS = ("pid", "pid_start", "pgid", "sid", "runner_pid", "runner_start", "runner_pgid",
                "session_id", "last_event_at", "last_event_type", "waiting", "usage", "status",
-               "exit_code", "finished", "denied", "error")
+               "exit_code", "finished", "denied", "error", "done_error")
 
 
 def overlay_live(repo: Repo, state: HookState) -> HookState:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +48,7 @@ class Polecat:
     base_commit: str = ""  # where its branch started
     branch_tip: str = ""  # "" when the branch is gone
     denied: tuple[str, ...] = ()  # tool uses the agent was refused in this run
+    done_error: str = ""  # why its closing `git gt-done` was refused ("" if it was not)
 
     @property
     def live(self) -> bool:
@@ -91,7 +92,7 @@ def observe(rig: Rig) -> list[Polecat]:
             started_at=_run_start(h), last_event_at=timeutil.iso_to_epoch(st.last_event_at),
             last_commit_at=commit_at, heartbeat_at=timeutil.iso_to_epoch(st.heartbeat),
             base=st.base, base_commit=st.base_commit, branch_tip=branch[1] if branch else "",
-            denied=tuple(st.denied),
+            denied=tuple(st.denied), done_error=st.done_error,
         ))
     return out
 
@@ -142,11 +143,11 @@ def unsaved(rig: Rig, name: str) -> list[str]:
     return [str(r) for r in hk.unsaved_work(hk.load_hook(rig.repo, name)).reasons]
 
 
-def unlanded(rig: Rig, p: Polecat, queued: Mapping[str, set[str]]) -> str:
+def unlanded(rig: Rig, p: Polecat, queued: Mapping[str, Collection[str]]) -> str:
     """What of P's branch is neither merged into its target nor in a merge request (QUEUED:
     branch -> commits of its merge requests), as a phrase; "" when nothing is left out."""
     tip = p.branch_tip
-    if not tip or tip == p.base_commit or tip in queued.get(p.branch, set()):
+    if not tip or tip == p.base_commit or tip in queued.get(p.branch, ()):
         return ""
     target = f"refs/heads/{p.base}" if p.base else "HEAD"
     repo = rig.repo
@@ -155,6 +156,13 @@ def unlanded(rig: Rig, p: Polecat, queued: Mapping[str, set[str]]) -> str:
     ahead = repo.out("rev-list", "--count", tip, f"^{target}", check=False).strip() or "?"
     return (f"{ahead} commit{'' if ahead == '1' else 's'} on {p.branch} neither merged into "
             f"{p.base or 'HEAD'} nor queued")
+
+
+def merged(rig: Rig, p: Polecat) -> bool:
+    """Whether P's branch tip is in its target (landed, or merged by a person)."""
+    target = f"refs/heads/{p.base}" if p.base else "HEAD"
+    return bool(p.branch_tip) and rig.repo.git(
+        "merge-base", "--is-ancestor", p.branch_tip, target, check=False).returncode == 0
 
 
 def hook_base(rig: Rig, name: str) -> str:

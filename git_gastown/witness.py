@@ -20,6 +20,10 @@ class with one action:
     exited_unlanded     the agent closed its beads and exited, but never ran `git gt-done`:
                         its branch has commits neither merged nor queued: escalate (a
                         person lands them: `git gt-done` in its worktree)
+    done_refused        the shell agent finished its beads but its closing `git gt-done` was
+                        refused (a rejected commit handed in unchanged, conflict markers)
+                        and nothing since queued or landed its branch: escalate, with
+                        gt-done's reason and what to do
     starting, done, stopped, nuked   nothing to do
 
 The recovering actions wait until the polecat has shown no sign of life (event, commit,
@@ -130,9 +134,10 @@ def _round(value: float | None) -> float | None:
 
 
 def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
-             dirty: bool = False, unlanded: str = "") -> tuple[str, str]:
+             dirty: bool = False, unlanded: str = "", refused: str = "") -> tuple[str, str]:
     """(class, detail) of one polecat. Pure: everything it needs is passed in (UNLANDED:
-    what of an exited polecat's branch is neither merged nor queued, "" if nothing)."""
+    what of an exited polecat's branch is neither merged nor queued, "" if nothing;
+    REFUSED: why its `git gt-done` was refused, if that still stands)."""
     progress = p.last_progress()
     quiet = now - progress if progress is not None else None
     if p.status in ("done", "nuked", "stopped"):
@@ -163,6 +168,8 @@ def classify(p: Polecat, open_beads: Sequence[str], th: Thresholds, now: float,
         if unfinished:
             code = f" (exit {p.exit_code})" if p.exit_code not in (None, 0) else ""
             return "exited_unfinished", f"exited{code} with {', '.join(unfinished)} unfinished"
+        if refused and open_beads:
+            return "done_refused", f"git gt-done was refused: {refused}"
         if unlanded:
             return "exited_unlanded", f"exited without git gt-done: {unlanded}"
         if not open_beads:
@@ -182,7 +189,7 @@ RECOVER = ("dead", "dead_dirty", "orphaned", "exited_unfinished")
 
 def _action(cls: str, p: Polecat, open_beads: Sequence[str], th: Thresholds,
             mountain: set[str], now: float) -> str:
-    if cls in ("permission_denied", "waiting_input", "exited_unlanded"):
+    if cls in ("permission_denied", "waiting_input", "exited_unlanded", "done_refused"):
         return "escalate"
     if cls in RECOVER:
         alive = p.last_alive()
@@ -248,18 +255,21 @@ def _check(rig: Rig, *, apply: bool, actor: str, now: float | None) -> Report:
     mountain = _mountain_beads(rig)
     findings = []
     polecats = polecat_view.observe(rig)
-    queued: dict[str, set[str]] | None = None
+    queued: dict[str, dict[str, str]] | None = None
     for p in polecats:
         open_beads = [b for b in p.beads if _is_open(cache.get(b))]
         dirty = False
         if p.live and not p.agent_alive and not p.runner_alive:
             dirty = _dirty(rig, p)
-        unlanded = ""
-        if p.status == "exited" and not open_beads:
+        unlanded = refused = ""
+        if p.status == "exited" and (p.done_error or not open_beads):
             if queued is None:
                 queued = _merge_requests(cache)
-            unlanded = polecat_view.unlanded(rig, p, queued)
-        cls, detail = classify(p, open_beads, th, now, dirty, unlanded)
+            if not open_beads:
+                unlanded = polecat_view.unlanded(rig, p, queued)
+            elif p.done_error:
+                refused = _refused(rig, p, queued)
+        cls, detail = classify(p, open_beads, th, now, dirty, unlanded, refused)
         action = _action(cls, p, open_beads, th, mountain, now)
         if cls in RECOVER and action == "none" and open_beads:
             detail += f"; recovered once quiet for {timeutil.human_age(th.dead_grace)}"
@@ -327,16 +337,28 @@ def _close_stall(rig: Rig, bead_id: str, actor: str, reason: str = RESOLVED) -> 
     return closed
 
 
-def _merge_requests(cache: Any) -> dict[str, set[str]]:
-    """branch -> the commits of its merge requests, whatever their state (the Refinery
+def _merge_requests(cache: Any) -> dict[str, dict[str, str]]:
+    """branch -> commit -> the state of its merge request, whatever it is (the Refinery
     owns the work once it is queued)."""
-    out: dict[str, set[str]] = {}
+    out: dict[str, dict[str, str]] = {}
     for mr in cache.query(types=["merge-request"]):
         fields = mr.get("fields") or {}
         branch, commit = str(fields.get("branch", "")), str(fields.get("commit", ""))
         if branch and commit:
-            out.setdefault(branch, set()).add(commit)
+            out.setdefault(branch, {})[commit] = str(fields.get("state", ""))
     return out
+
+
+def _refused(rig: Rig, p: Polecat, queued: dict[str, dict[str, str]]) -> str:
+    """Why P's last `git gt-done` was refused, while that still strands its work: its
+    branch tip is in no queued or landed merge request and not in its target (a person
+    who finished or retried it by hand, or merged it, settled it)."""
+    if queued.get(p.branch, {}).get(p.branch_tip) in ("queued", "testing", "landed") \
+            or polecat_view.merged(rig, p):
+        return ""
+    lines = [line for line in p.done_error.splitlines() if line.strip()]
+    last = lines[-1] if lines else p.done_error
+    return last.split(": error: ", 1)[-1].strip()
 
 
 def _is_open(b: dict[str, Any] | None) -> bool:
@@ -396,13 +418,16 @@ def _escalate_once(rig: Rig, f: Finding, p: Polecat, actor: str) -> str:
     severity = "high" if f.action == "escalate" else "medium"
     why = {"permission_denied": "was refused a permission it needed",
            "waiting_input": "is waiting for input",
-           "exited_unlanded": "exited without git gt-done; its work is not landed"}.get(
+           "exited_unlanded": "exited without git gt-done; its work is not landed",
+           "done_refused": "exited after git gt-done refused its work"}.get(
         f.cls, f"is {f.cls.replace('_', ' ')} after {f.attempts} attempts")
     about = p.beads[0] if p.beads else ""
     raised = escalate.escalate(
         rig, severity, f"polecat {p.name} {why}", actor, about=about,
         description=f"{f.detail}.\nInspect: git gt-polecat status {p.name}; " + (
             f"land it: cd {p.worktree} && git gt-done" if f.cls == "exited_unlanded" else
+            f"do what gt-done asks above in {p.worktree} (branch {p.branch}), then land "
+            f"it: cd {p.worktree} && git gt-done" if f.cls == "done_refused" else
             f"allow it in the agent's settings, then resume: git gt-polecat stop {p.name}; "
             f"git gt-polecat spawn --resume {p.name}" if f.cls == "permission_denied" else
             f"resume: git gt-polecat spawn --resume {p.name}"),

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Repo
+from conftest import Repo, wait_for
 from test_refinery import BAD_GATE, mrs, on_main, run, setup_gates
 
 
@@ -360,3 +360,67 @@ def test_a_fixed_mr_closes_its_fix_needed_mail(repo: Repo, tmp_path: Path) -> No
     run(repo)
     assert repo.show(work)["status"] == "closed"
     assert repo.show(mail[0]["id"])["status"] == "closed"
+
+
+def _witness(rig: Repo, *args: str) -> dict[str, dict[str, Any]]:
+    report = rig.gt("witness", "check", "--json", *args).json()
+    return {p["polecat"]: p for p in report["polecats"]}
+
+
+def _refused_done(rig: Repo, name: str, attempts: int) -> dict[str, Any]:
+    """The state of polecat NAME once its run number ATTEMPTS has exited."""
+    def exited() -> dict[str, Any] | None:
+        st: dict[str, Any] = json.loads(rig.git("show", f"refs/gt/hooks/{name}:state.json"))
+        return st if st["status"] == "exited" and max(st["attempts"].values()) >= attempts \
+            else None
+    return wait_for(exited, 30, f"{name}'s run {attempts} to exit")
+
+
+def test_a_shell_polecat_whose_rejected_work_comes_back_unchanged_is_escalated(
+        rig: Repo) -> None:
+    """The Refinery rejects the work and resumes the polecat; the shell agent has nothing
+    to change, so its git gt-done is refused: that polecat is stranded, not done."""
+    rig.env["GT_HOOKS"] = "0"  # no hook-started patrol acts before the test does
+    setup_gates(rig, BAD_GATE)
+    bead = rig.create("bad work", "--field", "run=echo BAD > bad.txt")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "pbad")
+    wait_for(lambda: mrs(rig).get("gt/gt/pbad", {}).get("state") == "rejected", 30,
+             "the Refinery to reject pbad")
+    state = _refused_done(rig, "pbad", 2)
+    found = _witness(rig)["pbad"]
+    assert (found["class"], found["action"]) == ("done_refused", "escalate")
+    assert "already rejected" in state["done_error"]
+    assert "git gt-done was refused" in found["detail"] and "already rejected" in found["detail"]
+    fixed = _witness(rig, "--fix")["pbad"]
+    assert fixed["applied"][0].startswith("escalated ")
+    esc = rig.gt("escalate", "list", "--json").json()
+    assert [e["message"] for e in esc] == \
+        ["polecat pbad exited after git gt-done refused its work"]
+    description = rig.show(esc[0]["id"])["description"]
+    assert "git gt-refinery retry" in description and "git gt-done" in description
+    assert _witness(rig, "--fix")["pbad"]["applied"] == ["already escalated"]
+    assert rig.show(bead)["status"] == "hooked"
+    # A person fixes the work in its worktree and finishes it: the escalation closes.
+    worktree = Path(state["worktree"])
+    (worktree / "bad.txt").write_text("fine\n")
+    rig.run("git-gt-done", "--no-run", cwd=worktree)
+    found = _witness(rig, "--fix")["pbad"]
+    assert found["class"] == "done"
+    assert found["applied"] == [f"closed {esc[0]['id']} (done_refused resolved by itself)"]
+
+
+def test_a_shell_polecat_whose_gt_done_finds_conflict_markers_is_escalated(rig: Repo) -> None:
+    rig.env["GT_HOOKS"] = "0"
+    setup_gates(rig, "true")
+    bead = rig.create("doc about merges", "--field",
+                      "run=printf 'Example:\\n<<<<<<< HEAD\\nours\\n=======\\ntheirs\\n"
+                      ">>>>>>> topic\\n' > conflicts.md")
+    rig.gt("polecat", "spawn", "--bead", bead, "--name", "pdoc")
+    state = _refused_done(rig, "pdoc", 1)
+    found = _witness(rig)["pdoc"]
+    assert (found["class"], found["action"]) == ("done_refused", "escalate")
+    assert "conflict markers left in conflicts.md" in state["done_error"]
+    assert "conflict markers left in conflicts.md" in found["detail"]
+    _witness(rig, "--fix")
+    esc = rig.gt("escalate", "list", "--json").json()
+    assert len(esc) == 1 and "conflict markers" in rig.show(esc[0]["id"])["description"]

@@ -84,6 +84,16 @@ def test_exited_with_unlanded_work_is_not_done() -> None:
     assert detail.startswith("exited without git gt-done: 2 commits")
 
 
+def test_a_refused_gt_done_is_escalated_unless_the_beads_were_closed() -> None:
+    p = cat(status="exited", agent_alive=False, runner_alive=False, exit_code=0,
+            finished=("gt-a",))
+    why = "conflict markers left in doc.md on gt/gt/nux; resolve them ..."
+    cls, detail = classify(p, ["gt-a"], TH, NOW, refused=why)
+    assert (cls, _action(cls, p, ["gt-a"], TH, set(), NOW)) == ("done_refused", "escalate")
+    assert detail == f"git gt-done was refused: {why}"
+    assert classify(p, [], TH, NOW, refused=why)[0] == "done"  # a person closed them
+
+
 def test_mountain_bead_is_blocked_after_max_attempts() -> None:
     p = cat(status="exited", agent_alive=False, runner_alive=False, exit_code=1,
             heartbeat_at=NOW - 100, last_event_at=NOW - 100, attempts={"gt-a": 3})

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 CLASS_COLORS = {"ok": "green", "idle": "blue", "hung": "red", "permission_denied": "yellow",
                 "waiting_input": "yellow", "orphaned": "red", "dead": "red",
                 "dead_dirty": "red", "exited_unfinished": "magenta",
-                "exited_unlanded": "magenta"}
+                "exited_unlanded": "magenta", "done_refused": "magenta"}
 
 
 MAN_SECTIONS = (
@@ -37,10 +37,11 @@ def cli() -> None:
     agent's last event and of its last commit, whether it was refused a tool use it
     needed or waits for an answer (from its structured events), whether it exited
     without finishing (or closed its beads but never ran `git gt-done`, so its commits
-    are neither merged nor queued), and whether a dead one left uncommitted work. Each
-    polecat gets one class and one action (checkpoint, resume, escalate or block);
-    `check` reports them, `check --fix` takes them. The Deacon's patrol (from git hooks,
-    `git gt-deacon patrol` or cron) always takes them.
+    are neither merged nor queued, or had its `git gt-done` refused), and whether a
+    dead one left uncommitted work. Each polecat gets one class and one action
+    (checkpoint, resume, escalate or block); `check` reports them, `check --fix` takes
+    them. The Deacon's patrol (from git hooks, `git gt-deacon patrol` or cron) always
+    takes them.
 
     \b
     Settings ([witness] in .gastown.toml, or git config gt.witness.<key>):

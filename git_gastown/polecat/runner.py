@@ -84,7 +84,7 @@ class Runner:
             "status": "setup" if launch.get("setup") else "running",
             "session_id": self.session_id, "last_event_at": "", "last_event_type": "",
             "waiting": "", "usage": state.usage.to_json(), "exit_code": None,
-            "finished": self.finished, "denied": [], "error": "",
+            "finished": self.finished, "denied": [], "error": "", "done_error": "",
         }
         self.denied: list[str] = []
         # Open for the whole run; closed in finish().
@@ -350,8 +350,12 @@ class Runner:
             return
         proc = subprocess.run([exe], cwd=self.worktree, env=scrubbed_env(self.env),
                               capture_output=True, stdin=subprocess.DEVNULL, check=False)
-        self.note("gt.done", code=proc.returncode,
-                  text=(proc.stdout + proc.stderr).decode(errors="replace").strip()[-2000:])
+        text = (proc.stdout + proc.stderr).decode(errors="replace").strip()[-2000:]
+        # A refusal (a rejected commit handed in unchanged, conflict markers) leaves the
+        # work stranded: the Witness reads it from here and escalates.
+        self.live["done_error"] = (text or f"exit {proc.returncode}") \
+            if proc.returncode != 0 else ""
+        self.note("gt.done", code=proc.returncode, text=text)
 
     def main(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
