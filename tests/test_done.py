@@ -424,3 +424,35 @@ def test_a_shell_polecat_whose_gt_done_finds_conflict_markers_is_escalated(rig: 
     _witness(rig, "--fix")
     esc = rig.gt("escalate", "list", "--json").json()
     assert len(esc) == 1 and "conflict markers" in rig.show(esc[0]["id"])["description"]
+
+
+def test_radar_mails_an_overlap_once_and_again_only_for_a_new_path(repo: Repo,
+                                                                   tmp_path: Path) -> None:
+    """The same branch pair and paths after more commits is no news; a new path is."""
+    repo.env["GT_HOOKS"] = "0"  # only the scans below
+    setup_gates(repo, "true")
+    repo.commit_file("app.py", "line\n")
+    repo.commit_file("lib.py", "line\n")
+    paths = {n: make_hook(repo, n, [], tmp_path) for n in ("quebec", "romeo")}
+
+    def commit(name: str, file: str, text: str) -> None:
+        (paths[name] / file).write_text(text)
+        in_hook(repo, paths[name], "git", "commit", "-qam", f"{name} edits {file}")
+
+    def notify() -> list[str]:
+        mailed: list[str] = repo.gt("refinery", "radar", "--notify", "--json").json()["mailed"]
+        return mailed
+
+    commit("quebec", "app.py", "quebec\n")
+    commit("romeo", "app.py", "romeo\n")
+    assert len(notify()) == 2
+    commit("quebec", "app.py", "quebec again\n")  # both tips move, the overlap stays
+    commit("romeo", "app.py", "romeo again\n")
+    assert notify() == []
+    assert len(conflict_mail(repo)) == 2
+    commit("quebec", "lib.py", "quebec\n")  # a new path in conflict: news
+    commit("romeo", "lib.py", "romeo\n")
+    assert len(notify()) == 2
+    assert notify() == []
+    assert len(conflict_mail(repo)) == 4
+    assert sum("(app.py, lib.py)" in m["description"] for m in conflict_mail(repo)) == 2

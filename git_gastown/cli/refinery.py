@@ -444,7 +444,8 @@ def resume(no_run: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--notify", is_flag=True, help="Mail both owners of each overlap not seen before.")
+@click.option("--notify", is_flag=True,
+              help="Mail both owners of each overlap (branch pair and paths) not seen before.")
 @json_option
 def radar(notify: bool, as_json: bool) -> None:
     """Live branches (Hooks' gt/* and queued MRs) whose changes would conflict.

@@ -32,8 +32,10 @@ class Overlap:
 
     @property
     def key(self) -> str:
-        other = f"{self.b.branch}@{self.b.commit[:12]}" if self.b else "@target"
-        return f"{self.a.branch}@{self.a.commit[:12]}|{other}"
+        """The branch pair and the paths in conflict: new commits that leave both the same
+        are no news (the owners were told), a new path is."""
+        pair = sorted([self.a.branch, self.b.branch]) if self.b else [self.a.branch, "@target"]
+        return "|".join([*pair, ",".join(sorted(self.paths))])
 
     def to_json(self) -> dict[str, Any]:
         def side(x: Live | None, target: str) -> dict[str, Any]:
