@@ -423,7 +423,7 @@ def test_a_shell_polecat_whose_gt_done_finds_conflict_markers_is_escalated(rig: 
     assert "conflict markers left in conflicts.md" in found["detail"]
     _witness(rig, "--fix")
     esc = rig.gt("escalate", "list", "--json").json()
-    assert len(esc) == 1 and "conflict markers" in rig.show(esc[0]["id"])["description"]
+    assert len(esc) == 1 and "--allow-markers" in rig.show(esc[0]["id"])["description"]
 
 
 def test_radar_mails_an_overlap_once_and_again_only_for_a_new_path(repo: Repo,
@@ -456,3 +456,25 @@ def test_radar_mails_an_overlap_once_and_again_only_for_a_new_path(repo: Repo,
     assert notify() == []
     assert len(conflict_mail(repo)) == 4
     assert sum("(app.py, lib.py)" in m["description"] for m in conflict_mail(repo)) == 2
+
+
+def test_done_allow_markers_lands_a_file_meant_to_hold_marker_lines(repo: Repo,
+                                                                    tmp_path: Path) -> None:
+    """A doc about merges holds marker-like lines on purpose: the refusal names the way
+    round, and --allow-markers takes it (an unresolved merge is still refused)."""
+    setup_gates(repo, "true")
+    path = make_hook(repo, "sierra", [], tmp_path)
+    (path / "merging.md").write_text("Example:\n<<<<<<< HEAD\nours\n=======\ntheirs\n"
+                                     ">>>>>>> topic\n")
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "conflict markers left in merging.md" in r.err
+    assert "git gt-done --allow-markers" in r.err
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""
+    data = done(repo, path, "--no-run", "--allow-markers", "--json").json()
+    assert data["enqueued"] == "queued" and data["committed"]
+    run(repo)
+    assert on_main(repo, "merging.md")
+    helptext = done(repo, path, "--help").out
+    for refusal in ("--allow-markers", "no commits beyond the target", "already rejected",
+                    "under way"):
+        assert refusal in " ".join(helptext.split()), refusal

@@ -21,10 +21,13 @@ from git_gastown.cli.common import CONTEXT, actor_option, emit_json, json_option
 @click.option("--bead", "beads", multiple=True, metavar="ID",
               help="A bead this work finishes, besides the Hook's own. Repeatable.")
 @click.option("--no-run", is_flag=True, help="Queue only; do not start the Refinery.")
+@click.option("--allow-markers", is_flag=True,
+              help="Land files whose lines look like conflict markers (a doc or test "
+              "fixture about merges); an unresolved merge is still refused.")
 @actor_option
 @json_option
 def cli(status: str, note: str | None, priority: int, hotfix: bool, beads: tuple[str, ...],
-        no_run: bool, actor: str | None, as_json: bool) -> None:
+        no_run: bool, allow_markers: bool, actor: str | None, as_json: bool) -> None:
     """Finish the work of this Hook (run inside its worktree).
 
     With --status completed (the default): commits the agent's leftover edits and new
@@ -33,6 +36,14 @@ def cli(status: str, note: str | None, priority: int, hotfix: bool, beads: tuple
     Refinery in the background and returns at once. A branch with no commits beyond the
     target is refused. A commit whose message has the trailer `Gt-Done: yes` does the
     same from any tool (through the post-commit hook).
+
+    Refused, with nothing changed (exit 4): a branch with no commits beyond the target;
+    an unresolved merge (unmerged paths, or a merge, rebase, cherry-pick, revert or git am
+    under way in the worktree); conflict markers (a line starting `<<<<<<< ` and one
+    starting `>>>>>>> `) in a file the branch adds or changes, unless --allow-markers;
+    a commit the Refinery already rejected or found in conflict, handed in unchanged
+    (commit a fix, or `git gt-refinery retry MR`). Outside a Hook's worktree, on the
+    target branch or on a detached HEAD it is a usage error (exit 2).
     """
     from git_gastown.refinery.done import finish
     from git_gastown.rig import Rig, resolve_actor
@@ -40,7 +51,7 @@ def cli(status: str, note: str | None, priority: int, hotfix: bool, beads: tuple
     rig = Rig.open()
     who = resolve_actor(rig.repo, actor)
     result = finish(rig, who, status=status, note=note or "", priority=priority, hotfix=hotfix,
-                    extra_beads=beads, start=not no_run)
+                    extra_beads=beads, start=not no_run, allow_markers=allow_markers)
     if as_json:
         emit_json(result.to_json())
         return

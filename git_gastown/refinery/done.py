@@ -56,9 +56,10 @@ def _list(paths: list[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def check_resolved(repo: Repo, target_ref: str) -> None:
+def check_resolved(repo: Repo, target_ref: str, *, allow_markers: bool = False) -> None:
     """Refuse work that still carries a conflict: an unmerged index, a merge or rebase under
-    way, or conflict markers in what would be committed or in the branch's own commits."""
+    way, or (unless ALLOW_MARKERS: a file meant to hold such lines) conflict markers in
+    what would be committed or in the branch's own commits."""
     branch = repo.head_branch() or "HEAD"
     unmerged = _in(repo, "ls-files", "-u", "-z")
     if unmerged:
@@ -70,6 +71,8 @@ def check_resolved(repo: Repo, target_ref: str) -> None:
         if (repo.git_dir / name).exists():
             raise Conflict(f"{what} is under way in this worktree",
                            hint="finish it (git status says how) or abort it, then git gt-done")
+    if allow_markers:
+        return
     # What would land: the worktree (leftovers are committed from it) against the point
     # where the branch forked from the target, plus new files.
     root = repo.worktree
@@ -96,7 +99,8 @@ def check_resolved(repo: Repo, target_ref: str) -> None:
     marked += [p for p, (lt, gt) in found.items() if lt and gt]
     if marked:
         raise Conflict(f"conflict markers left in {_list(marked)} on {branch}",
-                       hint="resolve them and commit, then git gt-done")
+                       hint="resolve them and commit, then git gt-done (if those lines "
+                       "are meant to be there: git gt-done --allow-markers)")
 
 
 def commit_leftovers(repo: Repo, author: str) -> str:
@@ -128,6 +132,7 @@ def finish(
     extra_beads: tuple[str, ...] = (),
     commit_left: bool = True,
     start: bool = True,
+    allow_markers: bool = False,
 ) -> DoneResult:
     repo = rig.repo
     if status not in STATUSES:
@@ -152,10 +157,10 @@ def finish(
     result = DoneResult(status=status, branch=branch, hook=hook, commit="")
     author = hook or actor
     if status == "completed":
-        check_resolved(repo, cfg.target_ref)
+        check_resolved(repo, cfg.target_ref, allow_markers=allow_markers)
     else:
         try:
-            check_resolved(repo, cfg.target_ref)
+            check_resolved(repo, cfg.target_ref, allow_markers=allow_markers)
         except Conflict:
             commit_left = False  # never commit a conflict; the checkpoint keeps the state
     if commit_left:

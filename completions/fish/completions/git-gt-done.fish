@@ -27,6 +27,7 @@ function __gt_fish_at
 end
 
 complete -c git-gt-done -n "__gt_fish_at 'done'" -l actor
+complete -c git-gt-done -n "__gt_fish_at 'done'" -l allow-markers
 complete -c git-gt-done -n "__gt_fish_at 'done'" -l bead
 complete -c git-gt-done -n "__gt_fish_at 'done'" -l help
 complete -c git-gt-done -n "__gt_fish_at 'done'" -l hotfix

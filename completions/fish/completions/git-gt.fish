@@ -182,6 +182,7 @@ complete -c git-gt -n "__gt_fish_at 'dogs run'" -l due
 complete -c git-gt -n "__gt_fish_at 'dogs run'" -l help
 complete -c git-gt -n "__gt_fish_at 'dogs run'" -l json
 complete -c git-gt -n "__gt_fish_at 'done'" -l actor
+complete -c git-gt -n "__gt_fish_at 'done'" -l allow-markers
 complete -c git-gt -n "__gt_fish_at 'done'" -l bead
 complete -c git-gt -n "__gt_fish_at 'done'" -l help
 complete -c git-gt -n "__gt_fish_at 'done'" -l hotfix
