@@ -478,3 +478,35 @@ def test_done_allow_markers_lands_a_file_meant_to_hold_marker_lines(repo: Repo,
     for refusal in ("--allow-markers", "no commits beyond the target", "already rejected",
                     "under way"):
         assert refusal in " ".join(helptext.split()), refusal
+
+
+def test_done_names_the_operation_under_way_and_its_own_abort(repo: Repo,
+                                                              tmp_path: Path) -> None:
+    setup_gates(repo, "true")
+    repo.commit_file("f1.txt", "base\n")
+    repo.git("checkout", "-q", "-b", "side")
+    side = repo.commit_file("f1.txt", "side\n")
+    repo.git("checkout", "-q", "main")
+    path = make_hook(repo, "tango", [], tmp_path)
+    (path / "f1.txt").write_text("mine\n")
+    in_hook(repo, path, "git", "commit", "-qam", "mine")
+    # a conflicted rebase: HEAD is detached, but the rebase is what to report
+    assert in_hook(repo, path, "git", "rebase", "side", check=False).code != 0
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "unresolved merge conflicts in f1.txt" in r.err, r.err
+    assert "git rebase --continue" in r.err and "git rebase --abort" in r.err
+    assert "detached" not in r.err and "merge --abort" not in r.err
+    in_hook(repo, path, "git", "add", "f1.txt")
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "a rebase is under way" in r.err and "git rebase --abort" in r.err
+    in_hook(repo, path, "git", "rebase", "--abort")
+    # a conflicted cherry-pick: its own commands, not git merge's
+    assert in_hook(repo, path, "git", "cherry-pick", side, check=False).code != 0
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "unresolved merge conflicts in f1.txt" in r.err
+    assert "git cherry-pick --abort" in r.err and "merge --abort" not in r.err
+    in_hook(repo, path, "git", "add", "f1.txt")
+    r = done(repo, path, "--no-run", check=False)
+    assert r.code == 4 and "a cherry-pick is under way" in r.err
+    assert "git cherry-pick --abort" in r.err
+    assert repo.git("for-each-ref", "refs/gt/mq/") == ""

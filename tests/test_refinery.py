@@ -831,3 +831,20 @@ def test_the_queue_stays_with_its_clone_through_sync(repo: Repo, tmp_path: Path)
     assert other.git("for-each-ref", "refs/gt/mq/", "refs/gt/mq-ledger") == ""
     states = other.gt("refinery", "list", "--all", "--json").json()
     assert [m["state"] for m in states] == ["landed"]
+
+
+def test_an_untracked_file_holding_a_landing_is_named_as_untracked(repo: Repo) -> None:
+    """git stash alone leaves an untracked file where it is: the reason says what works."""
+    setup_gates(repo, "true")
+    branch(repo, "w", "from the branch\n", path="new.txt")
+    enqueue(repo, "w")
+    (repo.path / "new.txt").write_text("mine, never added\n")
+    (repo.path / "README.md").write_text("an unrelated edit\n")
+    run(repo)
+    w = mrs(repo)["w"]
+    assert w["state"] == "queued"
+    assert "untracked new.txt" in w["reason"] and "git stash -u" in w["reason"]
+    assert "uncommitted changes" not in w["reason"]
+    (repo.path / "new.txt").rename(repo.path / "mine.txt")  # moved out of the way
+    assert run(repo)["landed"] == 1
+    assert (repo.path / "new.txt").read_text() == "from the branch\n"

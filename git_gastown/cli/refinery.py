@@ -531,8 +531,9 @@ See which live branches will conflict before they are done:
         "--ff-only would (a two-tree git read-tree -m -u, before the ref moves): uncommitted "
         "edits to other files are kept. When the landing would overwrite one, the target does "
         "not move: the MRs that touch those paths wait in the queue (before any gate runs), "
-        "the others land, and status names the paths. The next run after a commit or stash "
-        "there lands them; a commit in that checkout starts one.")),
+        "the others land, and status names the paths (untracked files apart: git stash "
+        "alone leaves them). The next run after a commit or stash (git stash -u for an "
+        "untracked file) there lands them; a commit in that checkout starts one.")),
     ("GATE ENVIRONMENT", (
         "Each gate is run by /bin/sh in the refinery worktree, detached at the candidate, in "
         "its own process group, with stdin from /dev/null and the repository variables "

@@ -292,8 +292,10 @@ def _git_env() -> dict[str, str]:
     return scrubbed_env({"GT_HOOKS": "0"})
 
 
-def _blocking_paths(rig: Rig, path: Path, old: str, new: str, stderr: str) -> list[str]:
-    """The checkout's dirty or untracked paths that moving from OLD to NEW would overwrite."""
+def _blocking_paths(rig: Rig, path: Path, old: str, new: str,
+                    stderr: str) -> tuple[list[str], list[str]]:
+    """The checkout's (dirty, untracked) paths that moving from OLD to NEW would overwrite;
+    git's own words for what else stops it go with the dirty ones."""
     repo = rig.repo
     env = _git_env()
 
@@ -302,21 +304,33 @@ def _blocking_paths(rig: Rig, path: Path, old: str, new: str, stderr: str) -> li
         return {p for p in proc.stdout.decode(errors="replace").split("\0") if p}
 
     changed = names("diff-tree", "-r", "--no-renames", "--name-only", "-z", old, new)
-    dirty = names("diff-index", "--no-renames", "--name-only", "-z", old, "--") | names(
-        "ls-files", "-o", "-z")
-    found = sorted(changed & dirty)
-    if not found:  # a file/directory clash, an unmerged index, a lock: git's own words
-        found = sorted(set(re.findall(r"'([^']+)'", stderr)))
-    return found
+    dirty = changed & names("diff-index", "--no-renames", "--name-only", "-z", old, "--")
+    untracked = (changed & names("ls-files", "-o", "-z")) - dirty
+    if not dirty and not untracked:  # a file/directory clash, an unmerged index, a lock
+        return sorted(set(re.findall(r"'([^']+)'", stderr))), []
+    return sorted(dirty), sorted(untracked)
+
+
+def _shown(paths: list[str]) -> str:
+    return ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
 
 
 def _held_entry(rig: Rig, path: Path, old: str, new: str, stderr: str) -> dict[str, Any]:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    paths = _blocking_paths(rig, path, old, new, stderr)
+    dirty, untracked = _blocking_paths(rig, path, old, new, stderr)
+    paths = sorted([*dirty, *untracked])
     if paths:
-        shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
-        reason = (f"uncommitted changes to {shown} in {path} would be overwritten; "
-                  "the landing waits: commit or stash them (then git gt-refinery run)")
+        # `git stash` alone leaves untracked files where they are: name them apart.
+        what = " and ".join(
+            ([f"uncommitted changes to {_shown(dirty)}"] if dirty else [])
+            + ([f"untracked {_shown(untracked)}"] if untracked else []))
+        todo = "; ".join(
+            (["commit or stash the changes" if untracked else "commit or stash them"]
+             if dirty else [])
+            + ([f"move the untracked file{'s' if len(untracked) > 1 else ''} away or "
+                "git stash -u"] if untracked else []))
+        reason = (f"{what} in {path} would be overwritten; the landing waits: {todo} "
+                  "(then git gt-refinery run)")
     else:
         reason = (f"git cannot carry {path} forward ({lines[-1] if lines else 'read-tree failed'}"
                   "); the landing waits until it can (then git gt-refinery run)")

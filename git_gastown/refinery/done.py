@@ -46,9 +46,26 @@ def _in(repo: Repo, *args: str, check: bool = True) -> str:
     return repo.git(*args, check=check, env={"GT_HOOKS": "0"}).stdout.decode()
 
 
-_IN_PROGRESS = (("MERGE_HEAD", "a merge"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
-                ("REVERT_HEAD", "a revert"), ("rebase-merge", "a rebase"),
-                ("rebase-apply", "a rebase or git am"), ("REBASE_HEAD", "a rebase"))
+# (file in the git dir, the operation, how to go on once resolved, how to give up). A
+# rebase first: it may leave a cherry-pick's files behind as it goes.
+_IN_PROGRESS = (
+    ("rebase-merge", "a rebase", "git rebase --continue", "git rebase --abort"),
+    ("rebase-apply/applying", "git am", "git am --continue", "git am --abort"),
+    ("rebase-apply", "a rebase", "git rebase --continue", "git rebase --abort"),
+    ("REBASE_HEAD", "a rebase", "git rebase --continue", "git rebase --abort"),
+    ("MERGE_HEAD", "a merge", "git commit", "git merge --abort"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick", "git cherry-pick --continue",
+     "git cherry-pick --abort"),
+    ("REVERT_HEAD", "a revert", "git revert --continue", "git revert --abort"),
+)
+
+
+def _operation(repo: Repo) -> tuple[str, str, str] | None:
+    """(what, continue, abort) of the operation under way in this worktree, if any."""
+    for name, what, go_on, abort in _IN_PROGRESS:
+        if (repo.git_dir / name).exists():
+            return what, go_on, abort
+    return None
 
 
 def _list(paths: list[str]) -> str:
@@ -56,21 +73,30 @@ def _list(paths: list[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
+def check_no_operation(repo: Repo) -> None:
+    """Refuse an unmerged index, or a merge, rebase, cherry-pick, revert or am under way,
+    naming the operation's own commands to go on or give up."""
+    op = _operation(repo)
+    unmerged = _in(repo, "ls-files", "-u", "-z")
+    if unmerged:
+        paths = [line.split("\t", 1)[-1] for line in unmerged.split("\0") if line]
+        go_on = f"{op[1]}" if op else "commit"
+        give_up = f" (or give up: {op[2]})" if op else ""
+        raise Conflict(f"unresolved merge conflicts in {_list(paths)}"
+                       + (f" ({op[0]} is under way)" if op else ""),
+                       hint=f"resolve them, git add the files and {go_on}, then git gt-done"
+                       + give_up)
+    if op:
+        raise Conflict(f"{op[0]} is under way in this worktree",
+                       hint=f"finish it ({op[1]}) or abort it ({op[2]}), then git gt-done")
+
+
 def check_resolved(repo: Repo, target_ref: str, *, allow_markers: bool = False) -> None:
     """Refuse work that still carries a conflict: an unmerged index, a merge or rebase under
     way, or (unless ALLOW_MARKERS: a file meant to hold such lines) conflict markers in
     what would be committed or in the branch's own commits."""
     branch = repo.head_branch() or "HEAD"
-    unmerged = _in(repo, "ls-files", "-u", "-z")
-    if unmerged:
-        paths = [line.split("\t", 1)[-1] for line in unmerged.split("\0") if line]
-        raise Conflict(f"unresolved merge conflicts in {_list(paths)}",
-                       hint="resolve them, git add the files and commit, then git gt-done "
-                       "(or give up: git merge --abort)")
-    for name, what in _IN_PROGRESS:
-        if (repo.git_dir / name).exists():
-            raise Conflict(f"{what} is under way in this worktree",
-                           hint="finish it (git status says how) or abort it, then git gt-done")
+    check_no_operation(repo)
     if allow_markers:
         return
     # What would land: the worktree (leftovers are committed from it) against the point
@@ -142,6 +168,7 @@ def finish(
                          hint="elsewhere, git gt-refinery enqueue BRANCH queues a branch")
     branch = repo.head_branch()
     if branch is None:
+        check_no_operation(repo)  # a rebase detaches HEAD: name the rebase, not that
         raise UsageError("HEAD is detached", hint="check out the Hook's branch first")
     # The Refinery's target, never the Hook's base: the base is only where the work
     # started (a commit, or whatever branch the main checkout had out at spawn).
