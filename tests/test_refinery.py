@@ -583,6 +583,28 @@ def test_hand_merge_is_recorded_as_landed(repo: Repo) -> None:
     assert repo.show(work)["status"] == "closed"
 
 
+def test_hand_merge_that_needed_resolving_is_recorded_as_landed(repo: Repo) -> None:
+    """git runs post-commit, not post-merge, for the commit that concludes a conflicted
+    merge: that commit must land the branch in the books too."""
+    setup_gates(repo, "true")
+    repo.commit_file("f.txt", "base\n")
+    work = repo.create("by hand, with a conflict")
+    branch(repo, "handc", "theirs\n", path="f.txt")
+    mr = enqueue(repo, "handc", "--bead", work)["mr"]["id"]
+    repo.commit_file("f.txt", "ours\n")
+    assert repo.run("git", "merge", "-q", "handc", check=False).code != 0
+    assert mrs(repo)["handc"]["state"] == "queued"
+    (repo.path / "f.txt").write_text("both\n")
+    repo.git("add", "f.txt")
+    repo.git("commit", "-q", "--no-edit")
+    m = mrs(repo)["handc"]
+    assert m["state"] == "landed" and m["id"] == mr
+    assert repo.show(work)["status"] == "closed"
+    # an ordinary commit afterwards changes nothing
+    repo.commit_file("later.txt", "x\n")
+    assert mrs(repo)["handc"]["landed_commit"] == m["landed_commit"]
+
+
 def test_push_mode_without_a_remote_says_so_and_requeues(repo: Repo) -> None:
     setup_gates(repo, "true")
     repo.git("config", "gt.refinery.push", "true")

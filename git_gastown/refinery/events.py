@@ -24,13 +24,17 @@ RADAR_EVERY = 60.0  # seconds between conflict radar scans started from hooks
 def post_commit(repo: Repo, args: Sequence[str]) -> None:
     """Any commit in the rig lets the conflict radar look for new overlaps (at most once a
     minute); a commit with the trailer `Gt-Done: yes` in a Hook's worktree finishes the
-    work; a commit in a checkout that held a landing starts a run to land it now."""
+    work; a commit in a checkout that held a landing starts a run to land it now; a merge
+    commit on the target (a hand merge whose conflicts were resolved, for which git runs
+    post-commit and not post-merge) is what post-merge would have seen."""
     from git_gastown.refinery.done import finish, has_done_trailer
 
     if repo.worktree is None:
         return
     radar_kick(repo)
     if hooks.hook_of_worktree(repo) is None:
+        if repo.git("rev-parse", "-q", "--verify", "HEAD^2", check=False).returncode == 0:
+            post_merge(repo, ())  # records the hand merge; kicks a run if one is due
         here = repo.worktree.resolve()
         if any(Path(k).resolve() == here for k in read_sync_state(repo)):
             runner.kick(repo)
