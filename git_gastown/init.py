@@ -325,8 +325,11 @@ def _restore(hooks_dir: Path, name: str, info: dict[str, Any]) -> str:
     has_orig = orig.exists() or orig.is_symlink()
     present = target.exists() or target.is_symlink()
     if present and (target.is_symlink() or not _is_ours(target)):
-        where = f"; your original is at {orig}" if has_orig else ""
-        return f"kept: {target} was changed after git gt-init{where}"
+        if has_orig:
+            return (f"kept: {target} was changed after git gt-init; your original is at "
+                    f"{orig}: merge the two by hand, delete it, and run this again")
+        # Nothing of ours is left to undo here (no original to put back): leave the hook.
+        return "left as it is (no longer gastown's)"
     if present:
         target.unlink()
     if not has_orig:

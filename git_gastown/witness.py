@@ -477,7 +477,13 @@ def mountains(rig: Rig, polecats: Sequence[Polecat], *, apply: bool, actor: str,
     """Stall marks on mountain convoys' beads, and keeping their dispatch going."""
     from git_gastown import convoy
 
-    convoys = [c for c in convoy.list_convoys(rig.store) if c.mountain]
+    # A closed convoy still counts while a bead of it carries the stall mark: its last bead
+    # landed (closing it) after being marked, and the mark and escalation must go.
+    from git_gastown.beads.cache import Cache
+
+    marked = bool(Cache(rig.store).fresh().query(labels=(convoy.STALLED,), limit=1))
+    convoys = [c for c in convoy.list_convoys(rig.store, include_closed=marked)
+               if c.mountain and (c.status != "closed" or any(t.stalled for t in c.tracked))]
     if not convoys:
         return []
     by_name = {p.name: p for p in polecats}

@@ -350,10 +350,10 @@ def test_import_warns_about_cycles_missing_targets_and_duplicates(repo: Repo) ->
     ]
     text = "".join(json.dumps(x) + "\n" for x in lines)
     r = repo.gt("bead", "import", "-", input=text)
-    assert r.out == "imported: 4 created, 1 updated, 0 unchanged\n"
+    assert r.out == "imported: 4 created, 0 updated, 0 unchanged\n"
     assert r.err.splitlines() == [
-        "git gt-bead: warning: bd-8 is on 2 lines; each later line updated what the "
-        "earlier ones set",
+        "git gt-bead: warning: bd-8 is on 2 lines; the later lines' fields won and their "
+        "labels, dependencies and comments were added",
         "git gt-bead: warning: bd-2 depends on bd-99, which this rig does not have; such a "
         "dependency blocks nothing",
         "git gt-bead: warning: the import made a dependency cycle: bd-5 -> bd-6 -> bd-5 "
@@ -362,3 +362,18 @@ def test_import_warns_about_cycles_missing_targets_and_duplicates(repo: Repo) ->
     codes = [json.loads(x)["warning"]["code"] for x in r.err.splitlines()]
     assert codes == ["duplicate_id", "missing_target", "dependency_cycle"]
     assert repo.show("bd-8")["title"] == "b"
+    # importing the same file again changes nothing, duplicate lines included
+    tip = repo.git("rev-parse", "refs/gt/beads")
+    again = repo.gt("bead", "import", "-", input=text)
+    assert again.out == "imported: 0 created, 0 updated, 4 unchanged\n"
+    assert repo.git("rev-parse", "refs/gt/beads") == tip
+
+
+def test_a_beads_prefix_may_start_with_a_digit(repo: Repo) -> None:
+    """Beads names its prefix after the directory, and 2048-game is a directory name."""
+    line = json.dumps({"id": "2048-game-ab1", "title": "tiles", "issue_type": "task"})
+    repo.gt("bead", "import", "-", input=line + "\n")
+    repo.bead("update", "2048-game-ab1", "-p", "1")
+    shown = repo.bead("show", "2048-game-ab1").out
+    assert "tiles" in shown and "P1" in shown
+    assert "created (time unknown)" in shown  # the line gave no created_at

@@ -223,6 +223,15 @@ def test_field_cannot_set_what_gastown_keeps(repo: Repo) -> None:
     assert r.code == 2 and "priority must be 0-4" in r.err
     r = repo.bead("update", bead_id, "--field", "status=done", check=False)
     assert r.code == 2 and "unknown status 'done'" in r.err
+    # names that are not plain fields have their own commands; a custom field of that
+    # name would be shown as if it were the real thing
+    for key, how in (("labels=a,b", "label add"), ("parent=x", "parent-child"),
+                     ("dependencies=x", "dep add"), ("comments=x", "comment"), ("id=x", "id"),
+                     ("updated_at=x", "every change"), ("blocked=1", "dependencies")):
+        for args in (("update", bead_id, "--field", key), ("create", "b", "--field", key)):
+            r = repo.bead(*args, check=False)
+            assert r.code == 2 and "is not a field --field can set" in r.err, args
+            assert how in r.err, args
     assert tip(repo) == before
 
 

@@ -102,6 +102,8 @@ def test_dry_run_changes_nothing(repo: Repo) -> None:
     assert report["bumped"] == [] and repo.git("rev-parse", "refs/gt/beads") == tip
     assert report["watching"] is True and report["next_patrol"] == ""
     assert not (repo.path / ".git" / "gt" / "patrol-next").exists()
+    text = repo.gt("deacon", "patrol", "--dry-run").out
+    assert "hook patrol schedule unchanged (dry run)" in text and "not before \n" not in text
 
 
 def test_patrol_covers_the_rigs_of_the_town(repo: Repo, tmp_path: Path) -> None:

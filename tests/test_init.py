@@ -206,6 +206,21 @@ def test_uninstall_leaves_a_hook_written_after_init(plain_repo: Repo) -> None:
     assert (hooks / "post-commit").read_text() == "#!/bin/sh\necho OLD\n"
 
 
+def test_uninstall_finishes_once_the_user_merged_the_hooks(plain_repo: Repo) -> None:
+    hooks = plain_repo.path / ".git" / "hooks"
+    (hooks / "post-commit").write_text("#!/bin/sh\necho OLD\n")
+    plain_repo.gt("init")
+    merged = "#!/bin/sh\necho OLD\necho NEW-HUSKY-HOOK\n"
+    (hooks / "post-commit").write_text(merged)  # another tool rewrote it
+    assert plain_repo.gt("init", "--uninstall", check=False).code == 1
+    (hooks / "post-commit.gt-orig").unlink()  # merged by hand, as the message says
+    r = plain_repo.gt("init", "--uninstall")
+    assert "hook post-commit: left as it is" in r.out
+    assert (hooks / "post-commit").read_text() == merged
+    r = plain_repo.gt("init", "--uninstall")  # nothing left to undo
+    assert r.code == 0 and "post-commit" not in r.out
+
+
 def test_symlinked_hooks_are_chained_and_restored(plain_repo: Repo) -> None:
     mine = plain_repo.path / "myhooks"
     mine.mkdir()

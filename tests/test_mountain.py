@@ -89,6 +89,28 @@ def test_mountain_stall_is_marked_and_escalated(rig: Repo, tmp_path: Path) -> No
     assert len(rig.gt("escalate", "list", "--json").json()) == 1
 
 
+def test_a_stalled_bead_that_lands_closes_its_escalation(rig: Repo, tmp_path: Path) -> None:
+    """The stalled bead is the convoy's last: landing it closes the convoy, and the stall
+    mark and escalation must still go (no bump to critical for work that landed)."""
+    marker = tmp_path / "m"
+    bead = spawn(rig, "late", f"touch:{marker};hang")
+    rig.gt("convoy", "create", "--name", "solo", "--mountain", bead)
+    wait_for(marker.exists, 10, "the agent to start")
+    for key, value in (("convoy.stallAfter", "1s"), ("witness.hungAfter", "1h"),
+                       ("witness.idleAfter", "1h")):
+        rig.git("config", f"gt.{key}", value)
+    time.sleep(1.2)
+    rig.gt("deacon", "patrol", "--json")
+    [esc] = rig.gt("escalate", "list", "--json").json()
+    assert esc["bead"] == bead and "stalled" in rig.show(bead)["labels"]
+    rig.bead("close", bead, "--reason", "landed in abc123 on main")  # as the Refinery does
+    assert rig.gt("convoy", "list", "--all", "--json").json()[0]["status"] == "closed"
+    rig.gt("deacon", "patrol", "--json")
+    assert "stalled" not in rig.show(bead)["labels"]
+    assert rig.gt("escalate", "list", "--json").json() == []  # closed: nothing to bump
+    assert rig.show(esc["id"])["status"] == "closed"
+
+
 def test_reap_marks_a_dead_runner(rig: Repo, tmp_path: Path) -> None:
     marker = tmp_path / "m"
     spawn(rig, "gone", f"touch:{marker};hang")

@@ -15,7 +15,7 @@ PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 # took from a directory name: hacker-news-a3f2dd, GPUPolynomials.jl-ab1). The prefix is
 # everything before the LAST '-'; the child suffix (.n...) never holds one.
 ID_RE = re.compile(
-    r"^[A-Za-z][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*-[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*$"
+    r"^[A-Za-z0-9][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*-[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*$"
 )
 MAX_ID = 160
 

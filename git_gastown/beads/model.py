@@ -51,6 +51,19 @@ KNOWN_FIELDS = (
 # Kept by gastown itself: set by create, close and delete, never by --field (a value given
 # there would break the export/import round trip or misstate who made the bead).
 SYSTEM_FIELDS = ("created_at", "created_by", "closed_at", "deleted")
+# Names of a bead's JSON that are not plain fields: a --field of that name would make a
+# custom field that `show` prints as if it were the real thing. Each has its own command.
+STRUCTURAL_FIELDS = {
+    "id": "a bead's id never changes",
+    "labels": "git gt-bead label add/rm ID LABEL...",
+    "dependencies": "git gt-bead dep add/rm ID TYPE:TARGET",
+    "parent": "git gt-bead dep add ID parent-child:PARENT (or create --parent)",
+    "comments": "git gt-bead comment ID TEXT",
+    "fields": "give each custom field as --field KEY=VALUE",
+    "updated_at": "it is set by every change",
+    "blocked": "it follows from the bead's status and dependencies",
+    "blocked_by": "it follows from the bead's dependencies",
+}
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 LABEL = re.compile(r"^[^\s,][^,\n]{0,99}$")
 

@@ -281,10 +281,11 @@ class Beads:
                                  hint=exc.hint or "fix that line and import again") from exc
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         missing: dict[str, list[str]] = {}
+        beads = _fold_records(records)
 
         def apply(tx: Tx) -> None:
-            ids_here = {rec["id"] for rec in records}
-            for rec in records:
+            ids_here = {rec["id"] for rec in beads}
+            for rec in beads:
                 for _, target in rec["deps"]:
                     if target not in ids_here and tx.get(target) is None:
                         missing.setdefault(rec["id"], []).append(target)
@@ -317,6 +318,27 @@ class Beads:
         return counts
 
 
+def _fold_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One record per bead: the later lines of an id that appears more than once win its
+    fields and add their labels, dependencies and comments, so importing the same file
+    again finds nothing to change."""
+    folded: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        seen = folded.get(rec["id"])
+        if seen is None:
+            folded[rec["id"]] = {**rec, "fields": dict(rec["fields"]),
+                                 "labels": list(rec["labels"]), "deps": list(rec["deps"]),
+                                 "comments": list(rec["comments"])}
+            continue
+        seen["fields"].update(rec["fields"])
+        seen["labels"] += [x for x in rec["labels"] if x not in seen["labels"]]
+        seen["deps"] += [x for x in rec["deps"] if x not in seen["deps"]]
+        ids = {c["id"] for c in seen["comments"]}
+        seen["comments"] += [c for c in rec["comments"] if c["id"] not in ids]
+        seen["when"] = max((w for w in (seen["when"], rec["when"]) if w), default=None)
+    return list(folded.values())
+
+
 def _import_warnings(records: Sequence[Mapping[str, Any]], missing: Mapping[str, list[str]],
                      edges: Mapping[str, Sequence[str]]) -> None:
     """What an import accepted but the user should know: the data already exists
@@ -327,8 +349,8 @@ def _import_warnings(records: Sequence[Mapping[str, Any]], missing: Mapping[str,
 
     for bead_id, n in sorted(Counter(rec["id"] for rec in records).items()):
         if n > 1:
-            notices.warn("duplicate_id", f"{bead_id} is on {n} lines; each later line "
-                         "updated what the earlier ones set")
+            notices.warn("duplicate_id", f"{bead_id} is on {n} lines; the later lines' "
+                         "fields won and their labels, dependencies and comments were added")
     for bead_id, targets in sorted(missing.items()):
         names = ", ".join(sorted(set(targets)))
         notices.warn("missing_target", f"{bead_id} depends on {names}, which this rig "
@@ -361,13 +383,17 @@ def _content_comment_id(bead_id: str, comment: Mapping[str, Any]) -> str:
 
 
 def check_user_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Refuse the fields only gastown sets (model.SYSTEM_FIELDS); check the others."""
+    """Refuse the fields only gastown sets (model.SYSTEM_FIELDS) and the names that are
+    not plain fields (model.STRUCTURAL_FIELDS); check the others."""
     for key in changes:
         if key in model.SYSTEM_FIELDS:
             how = {"deleted": "git gt-bead delete", "closed_at": "git gt-bead close"}.get(
                 key, "it is set when the bead is created")
             raise UsageError(f"{key} is kept by git-gastown and cannot be set",
                              hint=f"{how}; nothing was changed")
+        if key in model.STRUCTURAL_FIELDS:
+            raise UsageError(f"{key} is not a field --field can set",
+                             hint=f"{model.STRUCTURAL_FIELDS[key]}; nothing was changed")
     return {key: model.check_field(key, value) for key, value in changes.items()}
 
 

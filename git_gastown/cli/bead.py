@@ -184,7 +184,8 @@ def create(title: str, kind: str, priority: str, assignee: str, labels: tuple[st
 @click.option("--acceptance", metavar="TEXT")
 @click.option("--notes", metavar="TEXT")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
-              help="Set any field (KEY= clears it); repeatable.")
+              help="Set a field or a custom one (KEY= clears it); labels, deps, parent "
+                   "and comments have their own commands; repeatable.")
 @click.option("--claim", is_flag=True,
               help="Atomically take the bead: assignee=you, in_progress; refused if held.")
 @actor_option

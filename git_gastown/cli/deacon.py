@@ -106,8 +106,9 @@ def _show_patrol(reports: Sequence[Patrol], *, quiet: bool, dry_run: bool) -> No
             click.echo(f"  refinery: {r.refinery}")
         if r.radar:
             click.echo(f"  radar: mailed {len(r.radar)} conflict warning(s)")
-        click.echo(f"  {'watching' if r.watching else 'nothing to watch'};"
-                   f" next hook patrol not before {r.next_patrol}")
+        when = (f"next hook patrol not before {r.next_patrol}" if r.next_patrol
+                else "hook patrol schedule unchanged (dry run)")
+        click.echo(f"  {'watching' if r.watching else 'nothing to watch'}; {when}")
 
 
 @cli.group(context_settings=CONTEXT)

@@ -93,7 +93,8 @@ def show_text(b: dict[str, Any], blockers: list[dict[str, str]]) -> str:
     for r in blockers:
         out.append(f"  blocked: {r['reason']}")
     by = f" by {b['created_by']}" if b["created_by"] else ""
-    out.append(f"  created {b['created_at']}{by}; updated {b['updated_at']}")
+    out.append(f"  created {b['created_at'] or '(time unknown)'}{by}; "
+               f"updated {b['updated_at']}")
     if b["closed_at"]:
         out.append(f"  closed {b['closed_at']}"
                    + (f": {b['close_reason']}" if b["close_reason"] else ""))
