@@ -73,6 +73,17 @@ SECTIONS: dict[str, Callable[[Rig], Any]] = {
 }
 
 
+def _error_line(exc: Exception) -> str:
+    """One line for a failed section; git failures (a refs/gt/* ref at a blob, say) point at
+    doctor, which names every broken ref and its recovery."""
+    from git_gastown.errors import GitFailed
+
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, GitFailed):
+        return f"cannot read ({first}): run git gt-doctor"
+    return f"{type(exc).__name__}: {first}"
+
+
 def collect(rig: Rig) -> dict[str, Any]:
     """Every section; one that fails is reported in `errors`, never hides the others."""
     from git_gastown.mail import default_mailbox
@@ -84,5 +95,5 @@ def collect(rig: Rig) -> dict[str, Any]:
             data[name] = fn(rig)
         except Exception as exc:  # a broken feature must not blank the whole screen
             data[name] = None
-            data["errors"][name] = f"{type(exc).__name__}: {exc}"
+            data["errors"][name] = _error_line(exc)
     return data

@@ -214,3 +214,29 @@ def test_missing_configured_agent_warns(repo: Repo) -> None:
     assert code == 0 and found["agents"]["status"] == "warn"
     assert "polecat.agent" in str(found["agents"]["message"])
     assert "'codex' not found on PATH" in str(found["agents"]["message"])
+
+
+def test_bad_hook_ref_does_not_crash_the_worktrees_check(repo: Repo) -> None:
+    blob = _blob(repo)
+    repo.git("update-ref", "refs/gt/hooks/bogus", blob)
+    repo.git("update-ref", "refs/gt/hooks/other", blob)
+    code, found = _status(repo)
+    assert code == 1
+    wt = found["worktrees"]
+    assert "crashed" not in str(wt["message"]), wt
+    assert "Hooks unreadable" in str(wt["message"]) and "see refs" in str(wt["message"])
+    refs = str(found["refs"]["message"])
+    for ref in ("refs/gt/hooks/bogus", "refs/gt/hooks/other"):
+        assert f"git update-ref {ref} {ref}@{{1}}" in refs, refs
+    r = repo.run("git-gt-status", check=False)
+    assert r.code == 0
+    assert "GitFailed" not in r.out and "git gt-doctor" in r.out
+    line = [ln for ln in r.out.splitlines() if ln.startswith("!! agents")]
+    assert len(line) == 1 and "git gt-doctor" in line[0]
+
+
+def test_not_initialized_does_not_claim_refs_ok(plain_repo: Repo) -> None:
+    r = plain_repo.run("git-gt-doctor", check=False)
+    assert "0 refs/gt/* refs point at commits" not in r.out
+    _, found = _status(plain_repo)
+    assert "refs" not in found or found["refs"]["status"] != "ok"

@@ -38,7 +38,9 @@ Unread mail of the mailbox git gt-mail inbox shows ($GT_HOOK, else $GT_ROLE, els
 overseer).
 .PP
 A section whose feature fails is reported on a last line starting with !!, and the others
-still show.
+still show; the exit status stays 0. When git cannot read a section's refs (a refs/gt/* ref
+at a blob, say), that line points at git gt-doctor, which names every broken ref and how to
+restore it.
 """),
     ("Examples", """\
     git gt-status
