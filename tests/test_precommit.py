@@ -100,3 +100,37 @@ def test_pre_commit_migration_mode_runs_gastown_twice(tmp_path: Path,
     code, found = _doctor(repo)
     assert code == 1
     assert "runs gastown twice" in str(found["hooks"]["message"])
+
+
+def test_gt_init_leaves_pre_commit_hooks_alone(tmp_path: Path, env: dict[str, str]) -> None:
+    repo, _ = _setup(tmp_path, env)
+    hooks = repo.path / ".git/hooks"
+    before = {name: (hooks / name).read_text() for name in HOOKS}
+    r = repo.gt("init")
+    for name in HOOKS:
+        assert f"hook {name}: managed by pre-commit" in r.out, r.out
+        assert (hooks / name).read_text() == before[name]
+    assert not list(hooks.glob("*.gt-orig"))
+    code, found = _doctor(repo)
+    assert code == 0 and found["hooks"]["status"] == "ok"
+
+
+def test_doctor_warns_when_a_stub_wraps_pre_commit(tmp_path: Path, env: dict[str, str]) -> None:
+    repo, _ = _setup(tmp_path, env)
+    hooks = repo.path / ".git/hooks"
+    # What an older git gt-init did: pre-commit's script moved aside behind gastown's stub.
+    script = (hooks / "pre-push").read_text()
+    (hooks / "pre-push").rename(hooks / "pre-push.gt-orig")
+    stub = Path(repo.run(sys.executable, "-c", "from git_gastown.init import hooks_source;"
+                         "print(hooks_source())").out.strip()) / "pre-push"
+    (hooks / "pre-push").write_text(stub.read_text().replace("@PYTHON@", sys.executable))
+    (hooks / "pre-push").chmod(0o755)
+    code, found = _doctor(repo)
+    assert code == 0, found["hooks"]
+    assert found["hooks"]["status"] == "warn"
+    msg = str(found["hooks"]["message"])
+    assert "pre-push runs gastown twice" in msg and "pre-push.gt-orig" in msg
+    repo.run("sh", "-c", msg.rsplit(": ", 1)[1])  # the command doctor gives
+    assert (hooks / "pre-push").read_text() == script
+    code, found = _doctor(repo)
+    assert code == 0 and found["hooks"]["status"] == "ok"

@@ -33,7 +33,9 @@ The hooks go to core.hooksPath if set, else .git/hooks. A hook that was already 
 kept and runs first; `git gt-init --uninstall` puts it back exactly as it was. Each hook
 is a POSIX sh stub with the absolute path of the Python interpreter baked in, so GUI
 clients with a bare PATH run it too. A hook that is a symlink is moved aside and chained
-like any other. If a hook was rewritten after git gt-init (by another tool, say),
+like any other. A hook written by pre-commit whose config lists the matching gastown-HOOK
+id already runs gastown: it is left alone and reported as "managed by pre-commit".
+If a hook was rewritten after git gt-init (by another tool, say),
 --uninstall leaves it and the original alone, says so, and exits 1. Every linked
 worktree of the repository runs the same hooks.
 
