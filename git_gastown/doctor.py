@@ -139,6 +139,7 @@ def check_hooks(repo: Repo) -> Finding:
     checked: dict[str, bool] = {}
     problems = []
     twice = []
+    outdated: dict[str, str] = {}  # hook -> its stub's interpreter
     via_pre_commit = []
     missing = []
     for name in setup.HOOKS:
@@ -164,11 +165,24 @@ def check_hooks(repo: Repo) -> Finding:
             problems.append(f"{name} points at an interpreter without git_gastown: {interp}")
         elif not os.access(path, os.X_OK):
             problems.append(f"{name} is not executable")
+        elif text != setup.stub_text(name, interp):
+            outdated[name] = interp  # an upgrade changed the stub; the old one may lack a fix
         orig = hooks_dir / (name + setup.ORIG_SUFFIX)
         if setup.runs_gastown_via_pre_commit(repo, name, orig):
             twice.append(f"{name} runs gastown twice: gastown's stub chains to pre-commit's "
                          f"script {orig.name}, which runs gastown-{name} too: "
                          f"mv {orig} {path}")
+    if not problems and outdated:
+        def refresh() -> str:
+            # Only the stub is rewritten, with its own interpreter: a chained *.gt-orig
+            # stays where it is and still runs first.
+            for name, interp in outdated.items():
+                setup.write_stub(hooks_dir / name, setup.stub_text(name, interp))
+            return f"reinstalled {', '.join(outdated)}"
+
+        return Finding("hooks", "warn", f"outdated gastown stub(s): {', '.join(outdated)} "
+                       "differ from what git gt-init installs now (after an upgrade?)"
+                       + "".join(f"; {t}" for t in twice), refresh)
     if not problems and twice:
         return Finding("hooks", "warn", "; ".join(twice))
     problems += twice

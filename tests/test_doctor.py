@@ -240,3 +240,28 @@ def test_not_initialized_does_not_claim_refs_ok(plain_repo: Repo) -> None:
     assert "0 refs/gt/* refs point at commits" not in r.out
     _, found = _status(plain_repo)
     assert "refs" not in found or found["refs"]["status"] != "ok"
+
+
+def test_outdated_stub_warns_and_fix_reinstalls_keeping_the_chain(repo: Repo) -> None:
+    hooks = repo.path / ".git" / "hooks"
+    current = (hooks / "post-commit").read_text()
+    # A user's own hook, chained behind the stub by git gt-init.
+    (hooks / "post-commit.gt-orig").write_text("#!/bin/sh\necho mine >> \"$(git rev-parse "
+                                               "--git-dir)/mine.log\"\n")
+    (hooks / "post-commit.gt-orig").chmod(0o755)
+    old = current.replace("\nexit", "\n# an older release's stub\nexit", 1)
+    if old == current:
+        old = current + "# an older release's stub\n"
+    (hooks / "post-commit").write_text(old)
+    code, found = _status(repo)
+    assert code == 0
+    assert found["hooks"]["status"] == "warn" and found["hooks"]["fixable"]
+    assert "outdated" in str(found["hooks"]["message"])
+    assert "post-commit" in str(found["hooks"]["message"])
+    code, found = _status(repo, "--fix")
+    assert code == 0 and found["hooks"]["status"] == "ok", found["hooks"]
+    assert "reinstalled post-commit" in str(found["hooks"]["fixed"])
+    assert (hooks / "post-commit").read_text() == current
+    assert (hooks / "post-commit.gt-orig").exists()
+    repo.commit_file("after.txt", "x\n")
+    assert (repo.path / ".git" / "mine.log").read_text() == "mine\n"

@@ -29,7 +29,11 @@ skipped.
 The four hooks are gastown's stubs, executable, at an interpreter that can import
 git_gastown; or pre-commit's scripts with the gastown-<hook> ids listed in
 .pre-commit-config.yaml. --fix reinstalls gastown's stubs with this interpreter (keeping a
-foreign hook as <hook>.gt-orig), but never touches hooks pre-commit manages.
+foreign hook as <hook>.gt-orig), but never touches hooks pre-commit manages. A stub whose
+text differs from what git gt-init installs now (after an upgrade) is a warning, and --fix
+rewrites it with its own interpreter, leaving a chained <hook>.gt-orig in place. A stub
+that chains to a pre-commit script which already runs gastown is a warning too (gastown
+would run twice); the message gives the mv that undoes it.
 .TP
 \\fBbeads\\fR
 Every bead file parses and sits at the path its id gives. No fix.
