@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+
 from conftest import Repo
 
 
@@ -98,3 +103,77 @@ def test_watch_redraws_and_ctrl_c_exits_cleanly(repo: Repo) -> None:
     assert out.count("rig rig") >= 2  # redrawn
     assert "(every 0.2s; Ctrl-C to stop)" in out
     assert "aborted" not in err and err == ""
+
+
+def _watching(repo: Repo, argv: list[str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(argv, cwd=repo.path, env=repo.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 10
+    assert proc.stdout is not None
+    while "Ctrl-C to stop" not in proc.stdout.readline():  # the first screen is drawn
+        assert time.monotonic() < deadline and proc.poll() is None
+    return proc
+
+
+def test_watch_survives_the_second_sigint_git_forwards(repo: Repo) -> None:
+    # git's run-command forwards the terminal's SIGINT to its dashed child: two arrive.
+    for _ in range(3):
+        proc = _watching(repo, ["git-gt-status", "--watch", "0.2"])
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "aborted" not in err and "interrupted" not in err
+
+
+def test_watch_through_git_leaves_quietly_on_ctrl_c(repo: Repo) -> None:
+    for _ in range(3):
+        proc = _watching(repo, ["git", "gt-status", "--watch", "0.2"])
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: the foreground group
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode in (0, -signal.SIGINT), err  # git dies of it, quietly
+        assert "Traceback" not in err and "aborted" not in err and "interrupted" not in err
+        assert "Exception ignored" not in err
+
+
+def _read_until(fd: int, mark: bytes | None, secs: float) -> bytes:
+    import select
+
+    buf = b""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline and (mark is None or mark not in buf):
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: every holder of the terminal has left
+                break
+            if not data:
+                break
+            buf += data
+    return buf
+
+
+def test_ctrl_c_on_a_terminal_through_git(repo: Repo) -> None:
+    import pty
+    import sys
+
+    # A new session whose controlling terminal is a pty: ^C typed there reaches git and
+    # git-gt-status together, as in a shell, and git forwards one more to its child.
+    start = ("import os, sys; os.setsid(); os.close(os.open(os.ttyname(0), os.O_RDWR)); "
+             "os.execvp('git', ['git', 'gt-status', '--watch', '0.2'])")
+    for _ in range(3):
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-c", start], cwd=repo.path, env=repo.env,
+                                stdin=slave, stdout=slave, stderr=slave)
+        os.close(slave)
+        try:
+            assert b"Ctrl-C to stop" in _read_until(master, b"Ctrl-C to stop", 10)
+            os.write(master, b"\x03")
+            out = _read_until(master, None, 10).decode("utf-8", "replace")
+            assert proc.wait(timeout=10) in (0, -signal.SIGINT), out
+        finally:
+            os.close(master)
+        assert "Traceback" not in out and "aborted" not in out and "interrupted" not in out
+        assert "Exception ignored" not in out

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from git_gastown.cli.common import CONTEXT, emit_json, json_option, run, style
+
+if TYPE_CHECKING:
+    from git_gastown.rig import Rig
 
 MAN_SECTIONS = (
     ("The screen", """\
@@ -50,7 +54,8 @@ restore it.
 """),
 )
 MAN_EXIT_STATUS = (
-    (0, "Success, and leaving --watch with Ctrl-C."),
+    (0, "Success, and leaving --watch with Ctrl-C (git-gt-status itself; run as git "
+        "gt-status, git dies of the same Ctrl-C and the shell sees 130, with no message)."),
     (1, "Failure: not a git repository, or git-gastown is not set up (run git gt-init)."),
     (2, "Bad usage, e.g. --watch together with --json."),
 )
@@ -140,7 +145,8 @@ def cli(watch: float | None, as_json: bool) -> None:
     queue, open escalations and your unread mail (the mailbox git gt-mail inbox shows: the
     overseer's, or the polecat's or role's inside an agent's session).
 
-    With --watch the screen is redrawn until Ctrl-C, which exits with status 0.
+    With --watch the screen is redrawn until Ctrl-C, which leaves quietly (status 0 from
+    git-gt-status; through git, git itself reports the Ctrl-C as 130).
     """
     from git_gastown.rig import Rig
     from git_gastown.status import collect
@@ -157,14 +163,33 @@ def cli(watch: float | None, as_json: bool) -> None:
     if watch is None:
         click.echo("\n".join(render(collect(rig))))
         return
+    _watch(rig, watch)
+
+
+class _StopWatch(Exception):
+    """The first Ctrl-C of --watch."""
+
+
+def _stop_watch(signum: int, frame: object) -> None:
+    # Run through git, Ctrl-C arrives twice: from the terminal and forwarded by git's
+    # run-command as it dies. Ignore every later one, so leaving is never cut short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise _StopWatch
+
+
+def _watch(rig: Rig, every: float) -> None:
+    from git_gastown.status import collect
+
+    signal.signal(signal.SIGINT, _stop_watch)
     try:
         while True:
             lines = render(collect(rig))
             click.clear()
             click.echo("\n".join(lines))
-            click.echo(f"\n(every {watch:g}s; Ctrl-C to stop)")
-            time.sleep(max(watch, 0.2))
-    except KeyboardInterrupt:
+            click.echo(f"\n(every {every:g}s; Ctrl-C to stop)")
+            time.sleep(max(every, 0.2))
+    except _StopWatch:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a nested raise may land here first
         return  # Ctrl-C is the way out of --watch, not an error
 
 
