@@ -40,6 +40,19 @@ def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def error_line(stderr: bytes | str, default: str = "git failed") -> str:
+    """The line of git's stderr that says what went wrong: its first `fatal:` (or
+    `error:`) line without that word, else its last line. (The last line alone can be a
+    trailing note such as "and the repository exists.")"""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for word in ("fatal:", "error:"):
+        for ln in lines:
+            if ln.startswith(word):
+                return ln[len(word):].strip()
+    return lines[-1] if lines else default
+
+
 def run_git(
     args: Sequence[str],
     *,
@@ -63,9 +76,8 @@ def run_git(
     except FileNotFoundError as exc:
         raise GtError("git is not installed", hint="install git 2.38 or newer") from exc
     if check and proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        last = msg[-1] if msg else f"exit {proc.returncode}"
-        raise GitFailed(f"git {args[0]} failed: {last}")
+        raise GitFailed(f"git {args[0]} failed: "
+                        f"{error_line(proc.stderr, f'exit {proc.returncode}')}")
     return proc
 
 

@@ -90,7 +90,19 @@ def init(
     if tip is None and adopt:
         found = remote_beads(repo)
         if found is not None:
-            adopted, chosen = adopt_remote(repo, store, *found, prefix=prefix)
+            from git_gastown import sync
+
+            remote, remote_tip, fetched = found
+            try:
+                adopted, chosen = adopt_remote(repo, store, remote, remote_tip, prefix=prefix)
+            finally:
+                if fetched is not None:
+                    # what was fetched becomes the remote-tracking copy only once adopted,
+                    # so a refused remote leaves nothing behind and the next init fetches
+                    # it again (repaired, perhaps)
+                    if adopted is not None:
+                        sync.update_tracking(repo, remote, fetched, prune=False)
+                    sync.clear_staging(repo, remote)
     if adopted is None and tip is None:
         chosen = prefix if prefix is not None else ids.prefix_from_name(_repo_name(repo))
         store.create_root({"format": 1, "prefix": chosen}, actor)
@@ -112,10 +124,12 @@ def init(
     return report
 
 
-def remote_beads(repo: Repo) -> tuple[str, str] | None:
-    """A remote that already has refs/gt/beads, and its tip: a remote-tracking copy a fetch
-    brought, else the default remote (branch's, else origin) fetched now. None if none;
-    GtError if the default remote cannot be reached (nothing is written)."""
+def remote_beads(repo: Repo) -> tuple[str, str, dict[str, str] | None] | None:
+    """A remote that already has refs/gt/beads, its tip, and what was fetched now (its
+    refs/gt/* in sync's staging refs, which init publishes or clears), else None: a
+    remote-tracking copy a fetch brought, else the default remote (branch's, else origin)
+    fetched now. None if none; GtError if the default remote cannot be reached (nothing is
+    written)."""
     from git_gastown import sync
     from git_gastown.store import refs
 
@@ -123,24 +137,25 @@ def remote_beads(repo: Repo) -> tuple[str, str] | None:
     for name in names:
         tip = refs.read_ref(repo, f"refs/gt/remotes/{name}/beads")
         if tip:
-            return name, tip
+            return name, tip, None
     name = sync.default_remote(repo)
     if name not in names:
         return None
-    proc = repo.git("fetch", "--quiet", "--no-tags", "--refmap=", name, *fetch_refspecs(name),
-                    check=False, env={"GIT_TERMINAL_PROMPT": "0"})
-    if proc.returncode != 0:
+    try:
+        staged = sync.fetch_staged(repo, name)
+    except GtError as exc:
         # Starting a new history now would diverge from the one the remote may hold (its
         # prefix and beads), and a later sync would refuse it: make the user choose.
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        why = next((ln for ln in lines if ln.startswith("fatal:")), lines[-1] if lines else "")
-        raise GtError(f"could not reach {name} to look for its beads history"
-                      + (f" ({why.removeprefix('fatal: ').strip()})" if why else ""),
+        reason = exc.message.removeprefix(f"could not fetch from {name}: ")
+        raise GtError(f"could not reach {name} to look for its beads history ({reason})",
                       hint="retry when it is reachable, or run git gt-init --no-adopt "
                            "[--prefix P] to start a separate history on purpose; "
-                           "nothing was changed")
-    tip = refs.read_ref(repo, f"refs/gt/remotes/{name}/beads")
-    return (name, tip) if tip else None
+                           "nothing was changed") from exc
+    tip = staged.get("beads")
+    if not tip:
+        sync.clear_staging(repo, name)
+        return None
+    return name, tip, staged
 
 
 def adopt_remote(repo: Repo, store: BeadStore, remote: str, tip: str, *,

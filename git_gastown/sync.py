@@ -29,7 +29,7 @@ from git_gastown.beads import merge as beads_merge
 from git_gastown.beads.model import Doc
 from git_gastown.beads.store import BeadStore
 from git_gastown.errors import ConcurrentUpdate, GitFailed, GtError, Refused, UsageError
-from git_gastown.git import Repo, scrubbed_env
+from git_gastown.git import Repo, error_line, scrubbed_env
 from git_gastown.store import refs
 from git_gastown.store.objects import read_file_at
 from git_gastown.syncstate import pending, write_record
@@ -375,8 +375,7 @@ def fetch_staged(repo: Repo, remote: str) -> dict[str, str]:
                     "--no-recurse-submodules", remote, f"+refs/gt/*:{ns}/*",
                     "^refs/gt/remotes/*", check=False, env=_git_env())
     if proc.returncode != 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GtError(f"could not fetch from {remote}: {lines[-1] if lines else 'git failed'}",
+        raise GtError(f"could not fetch from {remote}: {error_line(proc.stderr)}",
                       hint="check the remote (git remote -v) and the network; nothing changed")
     return {ref[len(ns) + 1:]: sha for ref, sha in refs.list_refs(repo, ns + "/").items()}
 
@@ -438,8 +437,7 @@ def push_refs(repo: Repo, remote: str, names: Sequence[str]) -> PushResult:
                       hint="check your rights on the remote, or use git gt-sync --no-push "
                            "for a read-only remote; the local merge is kept")
     if proc.returncode != 0 and not result.raced:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GtError(f"could not push to {remote}: {lines[-1] if lines else 'git failed'}",
+        raise GtError(f"could not push to {remote}: {error_line(proc.stderr)}",
                       hint="check the remote and the network, or use git gt-sync --no-push "
                            "for a read-only remote; the local merge is kept")
     return result

@@ -6,6 +6,7 @@ Kept apart from git_gastown.sync so that Rig.open pays only for reading a few sm
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -96,10 +97,15 @@ def take_deferred(repo: Repo) -> list[tuple[str, str]]:
     claimed = path.with_name(f".{DEFERRED}.{os.getpid()}")
     try:
         os.replace(path, claimed)  # one reader wins; a writer appending later starts anew
-        text = claimed.read_text()
-        claimed.unlink()
     except OSError:
         return []
+    try:
+        text = claimed.read_text(errors="replace")  # a damaged line is skipped below
+    except OSError:
+        return []
+    finally:
+        with contextlib.suppress(OSError):
+            claimed.unlink()
     out: list[tuple[str, str]] = []
     for line in text.splitlines():
         try:

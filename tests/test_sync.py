@@ -284,6 +284,16 @@ def test_autosync_warnings_reach_the_next_command(pair: tuple[Repo, Repo], hub: 
     assert "dependency cycle" not in b.bead("list").err  # told once
 
 
+def test_a_damaged_notices_file_is_skipped_not_a_crash(repo: Repo) -> None:
+    gtdir = repo.path / ".git" / "gt"
+    (gtdir / "notices.jsonl").write_bytes(
+        b'\xff\xfe{not json\n{"code": "x", "message": "kept \xe9"}\n'
+        b'{"code": "cycle", "message": "still said"}\n')
+    r = repo.bead("list")
+    assert r.code == 0 and "still said" in r.err and "Traceback" not in r.err, r.err
+    assert sorted(p.name for p in gtdir.glob("*notices*")) == []  # nothing left behind
+
+
 def _corrupt_remote(tmp_path: Path, env: dict[str, str], hub: Path,
                     edit: Callable[[Repo], None]) -> None:
     """Push a commit to the hub's refs/gt/beads made by EDIT in a scratch clone."""
@@ -361,6 +371,26 @@ def test_init_refuses_to_adopt_a_malformed_remote(hub: Path, tmp_path: Path,
     assert not (fresh.path / ".git" / "hooks" / "pre-push").exists()
     fresh.gt("init", "--no-adopt", "--prefix", "gt")  # starting apart on purpose still works
     assert fresh.bead("list", "--json").json() == []
+
+
+def test_init_adopts_a_remote_repaired_after_a_refusal(hub: Path, tmp_path: Path,
+                                                      env: dict[str, str]) -> None:
+    first = clone_of(hub, tmp_path / "first", env)
+    bid = first.create("x")
+    first.gt("sync")
+
+    def break_it(r: Repo) -> None:
+        next((r.path / "beads").rglob(f"{bid}.json")).write_text("{oops")
+
+    _corrupt_remote(tmp_path, env, hub, break_it)
+    fresh = clone_of(hub, tmp_path / "fresh", env, init=False)
+    assert fresh.gt("init", check=False).code == 1
+    assert fresh.git("for-each-ref", "refs/gt") == ""  # not even a remote-tracking copy
+    first.git("push", "-q", "-f", "origin", "refs/gt/beads:refs/gt/beads")  # repaired
+    assert "adopted refs/gt/beads from origin" in fresh.gt("init").out
+    assert [b["id"] for b in fresh.bead("list", "--json").json()] == [bid]
+    assert fresh.git("rev-parse", "refs/gt/remotes/origin/beads") == \
+        first.git("rev-parse", "refs/gt/beads")
 
 
 def test_unsupported_format_is_refused(pair: tuple[Repo, Repo], tmp_path: Path,

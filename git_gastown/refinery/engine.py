@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from git_gastown.errors import ConcurrentUpdate, GtError
+from git_gastown.git import error_line
 from git_gastown.refinery import books as books_mod
 from git_gastown.refinery import candidate as cand_mod
 from git_gastown.refinery.books import Books, Notes
@@ -509,8 +510,7 @@ class Refinery:
             self.event("push-rejected", members=[], commit=commit,
                        detail="the remote moved: fetch, rebuild, verify again")
             return False
-        lines = err.strip().splitlines()
-        raise GtError(f"push to {self.cfg.remote} failed: {lines[-1] if lines else '?'}",
+        raise GtError(f"push to {self.cfg.remote} failed: {error_line(err, '?')}",
                       hint="check the remote, or turn push mode off: "
                       "git config gt.refinery.push false")
 
