@@ -166,31 +166,31 @@ def cli(watch: float | None, as_json: bool) -> None:
     _watch(rig, watch)
 
 
-class _StopWatch(Exception):
-    """The first Ctrl-C of --watch."""
+_stopping: list[bool] = []
 
 
 def _stop_watch(signum: int, frame: object) -> None:
     # Run through git, Ctrl-C arrives twice: from the terminal and forwarded by git's
-    # run-command as it dies. Ignore every later one, so leaving is never cut short.
+    # run-command as it dies. Ignore every later one, so leaving is never cut short; no
+    # exception is raised here, so none can land inside a git call or a lock.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise _StopWatch
+    _stopping.append(True)
 
 
 def _watch(rig: Rig, every: float) -> None:
     from git_gastown.status import collect
 
     signal.signal(signal.SIGINT, _stop_watch)
-    try:
-        while True:
-            lines = render(collect(rig))
-            click.clear()
-            click.echo("\n".join(lines))
-            click.echo(f"\n(every {every:g}s; Ctrl-C to stop)")
-            time.sleep(max(every, 0.2))
-    except _StopWatch:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a nested raise may land here first
-        return  # Ctrl-C is the way out of --watch, not an error
+    while not _stopping:  # Ctrl-C is the way out of --watch, not an error
+        lines = render(collect(rig))
+        if _stopping:
+            break
+        click.clear()
+        click.echo("\n".join(lines))
+        click.echo(f"\n(every {every:g}s; Ctrl-C to stop)")
+        until = time.monotonic() + max(every, 0.2)
+        while not _stopping and time.monotonic() < until:
+            time.sleep(0.05)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "git gt-status") -> int:
