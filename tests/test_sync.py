@@ -352,8 +352,10 @@ def test_valid_json_but_invalid_bead_is_refused(pair: tuple[Repo, Repo], tmp_pat
     _refused(b, f"bead {bid}: fields.type is {{\"a\":1}}, not one of task")
 
 
-def test_init_refuses_to_adopt_a_malformed_remote(hub: Path, tmp_path: Path,
-                                                 env: dict[str, str]) -> None:
+def _fresh_clone_of_a_broken_hub(hub: Path, tmp_path: Path,
+                                 env: dict[str, str]) -> tuple[Repo, str, Repo]:
+    """A clone that synced bead BID to HUB, HUB's copy of BID then made malformed, and a
+    fresh clone of HUB without git gt-init."""
     first = clone_of(hub, tmp_path / "first", env)
     bid = first.create("x")
     first.gt("sync")
@@ -362,7 +364,12 @@ def test_init_refuses_to_adopt_a_malformed_remote(hub: Path, tmp_path: Path,
         next((r.path / "beads").rglob(f"{bid}.json")).write_text("{oops")
 
     _corrupt_remote(tmp_path, env, hub, break_it)
-    fresh = clone_of(hub, tmp_path / "fresh", env, init=False)
+    return first, bid, clone_of(hub, tmp_path / "fresh", env, init=False)
+
+
+def test_init_refuses_to_adopt_a_malformed_remote(hub: Path, tmp_path: Path,
+                                                 env: dict[str, str]) -> None:
+    _, bid, fresh = _fresh_clone_of_a_broken_hub(hub, tmp_path, env)
     res = fresh.gt("init", check=False)
     assert res.code == 1 and "malformed bead JSON" in res.err and bid in res.err, res
     assert len(res.err.strip().splitlines()) == 1, res.err
@@ -375,15 +382,7 @@ def test_init_refuses_to_adopt_a_malformed_remote(hub: Path, tmp_path: Path,
 
 def test_init_adopts_a_remote_repaired_after_a_refusal(hub: Path, tmp_path: Path,
                                                       env: dict[str, str]) -> None:
-    first = clone_of(hub, tmp_path / "first", env)
-    bid = first.create("x")
-    first.gt("sync")
-
-    def break_it(r: Repo) -> None:
-        next((r.path / "beads").rglob(f"{bid}.json")).write_text("{oops")
-
-    _corrupt_remote(tmp_path, env, hub, break_it)
-    fresh = clone_of(hub, tmp_path / "fresh", env, init=False)
+    first, bid, fresh = _fresh_clone_of_a_broken_hub(hub, tmp_path, env)
     assert fresh.gt("init", check=False).code == 1
     assert fresh.git("for-each-ref", "refs/gt") == ""  # not even a remote-tracking copy
     first.git("push", "-q", "-f", "origin", "refs/gt/beads:refs/gt/beads")  # repaired
