@@ -17,7 +17,9 @@ from git_gastown.errors import GtError
 from git_gastown.git import Repo
 
 HOOKS = ("post-commit", "post-merge", "post-checkout", "pre-push")
-MARKER = "git-gastown"
+# In the second line of every stub git gt-init writes. (Not just "git-gastown": that is
+# also in the path of our own venv, which a pre-commit script names as its INSTALL_PYTHON.)
+MARKER = "hook (installed by git gt-init"
 ORIG_SUFFIX = ".gt-orig"
 MANIFEST = "install.json"
 

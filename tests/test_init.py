@@ -206,6 +206,19 @@ def test_uninstall_leaves_a_hook_written_after_init(plain_repo: Repo) -> None:
     assert (hooks / "post-commit").read_text() == "#!/bin/sh\necho OLD\n"
 
 
+def test_a_hook_that_merely_names_git_gastown_is_not_taken_for_ours(plain_repo: Repo) -> None:
+    """pre-commit's script names its interpreter, which lives in our venv
+    (~/.local/share/git-gastown/venv) when pre-commit came with git-gastown's dev tools."""
+    hooks = plain_repo.path / ".git" / "hooks"
+    mine = "#!/bin/sh\nINSTALL_PYTHON=/home/u/.local/share/git-gastown/venv/bin/python3\n"
+    (hooks / "post-commit").write_text(mine)
+    (hooks / "post-commit").chmod(0o755)
+    assert "hook post-commit: chained" in plain_repo.gt("init").out
+    assert (hooks / "post-commit.gt-orig").read_text() == mine
+    plain_repo.gt("init", "--uninstall")
+    assert (hooks / "post-commit").read_text() == mine
+
+
 def test_uninstall_finishes_once_the_user_merged_the_hooks(plain_repo: Repo) -> None:
     hooks = plain_repo.path / ".git" / "hooks"
     (hooks / "post-commit").write_text("#!/bin/sh\necho OLD\n")
